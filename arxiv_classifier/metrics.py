@@ -1,0 +1,81 @@
+"""Evaluation metrics as small pure functions over label indices and probabilities."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
+
+
+def top_k_accuracy(y_true: np.ndarray, proba: np.ndarray, k: int) -> float:
+    """Share of rows whose true class is among the k most probable."""
+    if len(y_true) == 0:
+        return float("nan")
+    k = min(k, proba.shape[1])
+    top = np.argsort(-proba, axis=1)[:, :k]
+    return float(np.mean([y in row for y, row in zip(y_true, top, strict=True)]))
+
+
+def expected_calibration_error(y_true: np.ndarray, proba: np.ndarray, n_bins: int = 15) -> float:
+    """ECE of the top-1 confidence, equal-width bins."""
+    if len(y_true) == 0:
+        return float("nan")
+    conf = proba.max(axis=1)
+    correct = proba.argmax(axis=1) == y_true
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    ece = 0.0
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        mask = (conf > lo) & (conf <= hi)
+        if mask.any():
+            ece += mask.mean() * abs(correct[mask].mean() - conf[mask].mean())
+    return float(ece)
+
+
+def overall_metrics(y_true: np.ndarray, proba: np.ndarray, top_k: int = 5, n_bins: int = 15) -> dict[str, float]:
+    """Accuracy, macro/weighted F1, top-k accuracy and calibration error."""
+    y_pred = proba.argmax(axis=1)
+    labels = np.arange(proba.shape[1])
+    return {
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "macro_f1": float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
+        "weighted_f1": float(f1_score(y_true, y_pred, labels=labels, average="weighted", zero_division=0)),
+        f"top_{top_k}_accuracy": top_k_accuracy(y_true, proba, top_k),
+        "ece": expected_calibration_error(y_true, proba, n_bins),
+        "n": float(len(y_true)),
+    }
+
+
+def per_class_metrics(y_true: np.ndarray, y_pred: np.ndarray, class_names: Sequence[str]) -> dict[str, dict[str, float]]:
+    p, r, f, s = precision_recall_fscore_support(
+        y_true, y_pred, labels=np.arange(len(class_names)), zero_division=0
+    )
+    return {
+        name: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
+        for i, name in enumerate(class_names)
+    }
+
+
+def confusion(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
+    return confusion_matrix(y_true, y_pred, labels=np.arange(n_classes))
+
+
+def encode_labels(labels: Sequence[str], class_names: Sequence[str]) -> np.ndarray:
+    """Label names -> indices of `class_names`; unknown labels become -1 (always counted wrong)."""
+    index = {name: i for i, name in enumerate(class_names)}
+    return np.array([index.get(label, -1) for label in labels], dtype=int)
+
+
+def evaluation_report(
+    y_true_names: Sequence[str], proba: np.ndarray, class_names: Sequence[str], top_k: int = 5, n_bins: int = 15
+) -> dict[str, Any]:
+    """Everything the evaluator logs: overall metrics, per-class metrics, confusion matrix."""
+    y_true = encode_labels(y_true_names, class_names)
+    y_pred = proba.argmax(axis=1)
+    return {
+        "overall": overall_metrics(y_true, proba, top_k, n_bins),
+        "per_class": per_class_metrics(y_true, y_pred, class_names),
+        "confusion_matrix": confusion(y_true, y_pred, len(class_names)).tolist(),
+        "labels": list(class_names),
+    }

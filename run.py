@@ -1,0 +1,215 @@
+#!/usr/bin/env python
+"""Entry point: run a pipeline on the active ZenML stack, or manage the stack, dashboard and MLflow UI.
+
+Examples:
+    python run.py --pipeline train                          # default config (configs/train.yaml)
+    python run.py --pipeline train --config configs/train_quick.yaml
+    python run.py --pipeline train --epochs 2 --max-train 8000 --no-cache
+    python run.py --list-datasets                           # versions of the prepared dataset
+    python run.py --pipeline train --dataset-version 3      # retrain on an earlier data version
+    python run.py --setup-stack local                       # register the local stack (idempotent)
+    python run.py --dashboard                               # ZenML dashboard on http://127.0.0.1:8237
+    python run.py --mlflow-ui                               # MLflow UI on these runs
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parent
+DEFAULT_CONFIGS = {"train": REPO_ROOT / "configs" / "train.yaml"}
+
+# Quiet, offline-friendly defaults; a user's own environment wins.
+os.environ.setdefault("ZENML_ANALYTICS_OPT_IN", "false")
+os.environ.setdefault("AUTO_OPEN_DASHBOARD", "false")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="run.py",
+        description="Train and ship a transformer text classifier with ZenML, MLflow and the Model Control Plane.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split("Examples:", 1)[1] if __doc__ else None,
+        allow_abbrev=False,
+    )
+    action = parser.add_mutually_exclusive_group(required=True)
+    action.add_argument("--pipeline", choices=["train"], help="Run a pipeline on the active stack.")
+    action.add_argument("--setup-stack", metavar="NAME", help="Register the stack described in stacks/NAME.yaml "
+                        "(idempotent) and make it active.")
+    action.add_argument("--dashboard", action="store_true", help="Start the local ZenML server and dashboard "
+                        "on loopback (first-use survey skipped) and print its URL.")
+    action.add_argument("--stop-dashboard", action="store_true", help="Stop the local ZenML server.")
+    action.add_argument("--mlflow-ui", action="store_true", help="Open the MLflow UI on the active stack's "
+                        "experiment tracker store.")
+    action.add_argument("--list-datasets", action="store_true", help="List versions of the prepared dataset "
+                        "(content hash, row counts) for --dataset-version.")
+
+    run = parser.add_argument_group("pipeline options")
+    run.add_argument("--config", type=Path, help="YAML run config (default: configs/train.yaml).")
+    run.add_argument("--no-cache", action="store_true", help="Re-run every step instead of reusing cached outputs.")
+    run.add_argument("--dataset-version", metavar="VERSION",
+                     help="Re-train on this earlier version of the prepared dataset (see --list-datasets).")
+    run.add_argument("--data-source", metavar="URI", help="Override data.source: local CSV/CSV.gz/parquet "
+                     "path, gs://..., hf://owner/name[@split] or kaggle://owner/dataset[/file].")
+    run.add_argument("--model", metavar="ID", help="Override train.model (e.g. distilbert-base-uncased).")
+    run.add_argument("--max-train", type=_positive_int, metavar="N", help="Override data.sample.max_train.")
+    run.add_argument("--max-test", type=_positive_int, metavar="N", help="Override data.sample.max_test.")
+    run.add_argument("--epochs", type=_positive_int, metavar="N", help="Override train.epochs.")
+    run.add_argument("--max-length", type=_positive_int, metavar="N", help="Override train.max_length.")
+    run.add_argument("--batch-size", type=_positive_int, metavar="N", help="Override train.batch_size.")
+    run.add_argument("--learning-rate", type=_positive_float, metavar="LR", help="Override train.learning_rate.")
+    run.add_argument("--seed", type=int, metavar="N", help="Override train.seed and data.seed.")
+    run.add_argument("--freeze-backbone", action=argparse.BooleanOptionalAction, default=None,
+                     help="Override train.freeze_backbone (train only the classification head).")
+    run.add_argument("--port", type=_positive_int, help="Port for --dashboard (8237) or --mlflow-ui (5000).")
+    return parser
+
+
+def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """Map the few command-line overrides onto dotted config keys."""
+    return {
+        "data.source": args.data_source,
+        "train.model": args.model,
+        "data.sample.max_train": args.max_train,
+        "data.sample.max_test": args.max_test,
+        "train.epochs": args.epochs,
+        "train.max_length": args.max_length,
+        "train.batch_size": args.batch_size,
+        "train.learning_rate": args.learning_rate,
+        "train.seed": args.seed,
+        "data.seed": args.seed,
+        "train.freeze_backbone": args.freeze_backbone,
+    }
+
+
+def run_training(args: argparse.Namespace) -> int:
+    from arxiv_classifier.config import load_config, resolve_sources
+    from arxiv_classifier.data import source_fingerprint
+
+    config = resolve_sources(load_config(args.config or DEFAULT_CONFIGS["train"], overrides_from_args(args)))
+    fingerprint = "" if args.dataset_version else source_fingerprint(config.data.source)
+    if fingerprint.startswith("missing:"):
+        from arxiv_classifier.data import DataError, read_table
+
+        read_table(config.data.source)  # raises the DataError that says how to point elsewhere
+        raise DataError(f"data source {config.data.source} not found")
+
+    from zenml import Model
+
+    from pipelines import training_pipeline
+    from stacks import select_stack_for_run
+
+    select_stack_for_run()
+    if args.dataset_version:
+        _check_dataset_version(args.dataset_version)
+    model = Model(
+        name=config.model_name,
+        description="Transformer text classifier (title + abstract -> primary category).",
+        license="Apache-2.0",
+        tags=["text-classification", config.train.model.split("/")[-1]],
+    )
+    pipe = training_pipeline.with_options(model=model, enable_cache=not args.no_cache)
+    pipe(config=config, data_fingerprint=fingerprint, dataset_version=args.dataset_version)
+    return 0
+
+
+def _check_dataset_version(version: str) -> None:
+    from zenml.client import Client
+
+    from arxiv_classifier.constants import PREPARED_DATASET
+
+    try:
+        Client().get_artifact_version(PREPARED_DATASET, version)
+    except KeyError:
+        raise SystemExit(
+            f"error: no version {version!r} of the prepared dataset; `python run.py --list-datasets` lists them"
+        ) from None
+
+
+def list_datasets() -> int:
+    from zenml.client import Client
+
+    from arxiv_classifier.constants import PREPARED_DATASET
+
+    versions = Client().list_artifact_versions(artifact=PREPARED_DATASET, sort_by="asc:created", size=100, hydrate=True)
+    if not versions.items:
+        print("No prepared dataset yet: run `python run.py --pipeline train` first.")
+        return 0
+    print(f"{'version':>8}  {'created':19}  {'content hash':14}  {'train':>7} {'val':>7} {'test':>7}  labels")
+    for v in versions.items:
+        meta = v.run_metadata
+        print(f"{v.version:>8}  {v.created:%Y-%m-%d %H:%M:%S}  {str(meta.get('content_hash', '?'))[:12]:14}  "
+              f"{meta.get('rows_train', '?'):>7} {meta.get('rows_validation', '?'):>7} {meta.get('rows_test', '?'):>7}  "
+              f"{meta.get('num_labels', '?')}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    pipeline_only = ["config", "dataset_version", "data_source", "model", "max_train", "max_test", "epochs",
+                     "max_length", "batch_size", "learning_rate", "seed"]
+    if not args.pipeline:
+        given = [f"--{name.replace('_', '-')}" for name in pipeline_only if getattr(args, name) is not None]
+        if given or args.no_cache or args.freeze_backbone is not None:
+            parser.error(f"{', '.join(given) or '--no-cache/--freeze-backbone'} only apply with --pipeline")
+
+    from arxiv_classifier.config import ConfigError
+    from arxiv_classifier.data import DataError
+    from stacks.registry import StackError
+
+    try:
+        if args.pipeline == "train":
+            return run_training(args)
+        if args.setup_stack:
+            from stacks import ensure_stack
+
+            created = ensure_stack(args.setup_stack, activate=True)
+            print(f"Stack '{args.setup_stack}': " + (f"registered {', '.join(created)}" if created else "already registered")
+                  + "; it is now the active stack.")
+            return 0
+        if args.list_datasets:
+            return list_datasets()
+        from stacks import dashboard
+
+        if args.dashboard:
+            return dashboard.start(port=args.port or dashboard.DEFAULT_PORT)
+        if args.stop_dashboard:
+            return dashboard.stop()
+        if args.mlflow_ui:
+            return dashboard.mlflow_ui(port=args.port or 5000)
+    except (ConfigError, DataError, StackError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    parser.error("nothing to do")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,66 @@
+"""Promote the candidate only if it beats the baseline and the current production version."""
+
+from typing import Annotated, Any
+
+import pandas as pd
+from zenml import get_step_context, log_metadata, step
+from zenml.client import Client
+from zenml.logger import get_logger
+
+from arxiv_classifier.config import EvaluationConfig, PromotionConfig
+from arxiv_classifier.constants import CLASSIFIER, COL_LABEL, COL_SPLIT, COL_TEXT, PROMOTION_DECISION
+from arxiv_classifier.metrics import evaluation_report
+from arxiv_classifier.modeling import TextClassifier
+from arxiv_classifier.promotion import decide_promotion
+
+logger = get_logger(__name__)
+
+
+def _current_holder(model_name: str, stage: str) -> Any | None:
+    try:
+        return Client().get_model_version(model_name, stage)
+    except KeyError:
+        return None
+
+
+@step
+def model_promoter(
+    dataset: pd.DataFrame,
+    test_metrics: dict[str, Any],
+    baseline_metrics: dict[str, Any],
+    config: PromotionConfig,
+    evaluation: EvaluationConfig,
+) -> Annotated[dict[str, Any], PROMOTION_DECISION]:
+    """Re-score the current production version on this run's test split and decide.
+
+    The candidate's scores are the evaluator's, computed on the very same test rows; the production
+    version is loaded from the Model Control Plane and scored here on those rows.
+    """
+    model = get_step_context().model
+    test = dataset[dataset[COL_SPLIT] == "test"]
+    holder = _current_holder(model.name, config.stage)
+    production_metrics = None
+    production_version = None
+    if holder is not None and str(holder.id) != str(model.id):
+        production_version = holder.number
+        previous: TextClassifier = holder.get_artifact(CLASSIFIER).load()
+        proba = previous.predict_proba(test[COL_TEXT].tolist())
+        production_metrics = evaluation_report(
+            test[COL_LABEL].tolist(), proba, previous.labels, evaluation.top_k, evaluation.calibration_bins
+        )["overall"]
+    decision = decide_promotion(
+        config.metric, test_metrics, production_metrics, baseline_metrics or None, config.min_improvement
+    )
+    if decision.promote:
+        model.set_stage(config.stage, force=True)
+    record = {
+        **decision.as_dict(),
+        "stage": config.stage,
+        "candidate_version": model.version,
+        "previous_version": production_version,
+    }
+    log_metadata(metadata={"promotion": record}, infer_model=True)
+    message = f"Model {model.name} version {model.version}: {decision.summary()}"
+    logger.info(message)
+    print(message)
+    return record

@@ -1,0 +1,112 @@
+"""Score the candidate on the test split; log metrics, plots, predictions, the model and its card."""
+
+import io
+from typing import Annotated, Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+from PIL import Image
+from zenml import get_step_context, log_metadata, step
+from zenml.types import MarkdownString
+
+from arxiv_classifier.config import EvaluationConfig
+from arxiv_classifier.constants import (
+    COL_ID,
+    COL_LABEL,
+    COL_SPLIT,
+    COL_TEXT,
+    CONFUSION_MATRIX,
+    MODEL_CARD,
+    SAMPLE_PREDICTIONS,
+    TEST_METRICS,
+)
+from arxiv_classifier.data import PreparedData, ValidationReport
+from arxiv_classifier.metrics import evaluation_report
+from arxiv_classifier.modeling import TextClassifier
+from arxiv_classifier.reports import confusion_matrix_png, model_card_markdown
+from arxiv_classifier.serving_requirements import mlflow_pip_requirements
+
+
+def sample_predictions(test: pd.DataFrame, proba: np.ndarray, labels: list[str], n: int, k: int, seed: int) -> pd.DataFrame:
+    """n test rows with the true label and the top-k predicted labels with probabilities."""
+    picked = test.sample(n=min(n, len(test)), random_state=seed).index
+    rows = []
+    for i in picked:
+        pos = test.index.get_loc(i)
+        top = np.argsort(-proba[pos])[:k]
+        rows.append(
+            {
+                COL_ID: test.at[i, COL_ID],
+                "text": test.at[i, COL_TEXT][:160],
+                "true": test.at[i, COL_LABEL],
+                "predicted": labels[top[0]],
+                "correct": labels[top[0]] == test.at[i, COL_LABEL],
+                "top_k": "; ".join(f"{labels[j]}={proba[pos, j]:.3f}" for j in top),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+@step(experiment_tracker=True)
+def model_evaluator(
+    classifier: TextClassifier,
+    dataset: pd.DataFrame,
+    baseline_metrics: dict[str, Any],
+    training_history: dict[str, Any],
+    config: EvaluationConfig,
+    train_params: dict[str, Any],
+    log_model_to_mlflow: bool = True,
+) -> tuple[
+    Annotated[dict[str, Any], TEST_METRICS],
+    Annotated[Image.Image, CONFUSION_MATRIX],
+    Annotated[pd.DataFrame, SAMPLE_PREDICTIONS],
+    Annotated[MarkdownString, MODEL_CARD],
+]:
+    """Test-split evaluation of the candidate (the promotion step compares on these same rows)."""
+    labels = classifier.labels
+    test = dataset[dataset[COL_SPLIT] == "test"]
+    proba = classifier.predict_proba(test[COL_TEXT].tolist(), batch_size=64)
+    report = evaluation_report(test[COL_LABEL].tolist(), proba, labels, config.top_k, config.calibration_bins)
+    overall = report["overall"]
+
+    context = get_step_context()
+    model = context.model
+    png = confusion_matrix_png(report["confusion_matrix"], labels, f"{model.name} v{model.version} — test")
+    image = Image.open(io.BytesIO(png))
+    image.load()
+    samples = sample_predictions(test, proba, labels, config.n_sample_predictions, config.top_k, seed=0)
+
+    mlflow.log_metrics({f"test_{k}": v for k, v in overall.items()})
+    for name, m in report["per_class"].items():
+        mlflow.log_metrics({f"test_f1_{name}": m["f1"], f"test_recall_{name}": m["recall"]})
+    mlflow.log_image(image, "confusion_matrix.png")
+    mlflow.log_dict(report, "evaluation/test_report.json")
+    mlflow.log_table(samples, "evaluation/sample_predictions.json")
+    if log_model_to_mlflow:
+        mlflow.transformers.log_model(
+            transformers_model={"model": classifier.model, "tokenizer": classifier.tokenizer},
+            name="model",
+            task="text-classification",
+            pip_requirements=mlflow_pip_requirements(),
+        )
+
+    dataset_meta = PreparedData(frame=dataset, labels=labels, report=ValidationReport()).metadata()
+    card = model_card_markdown(
+        model_name=model.name,
+        version=str(model.version),
+        base_model=classifier.base_model,
+        labels=labels,
+        dataset_meta=dataset_meta,
+        train_params=train_params,
+        test_metrics=overall,
+        baseline_metrics=baseline_metrics or None,
+        per_class=report["per_class"],
+    )
+    log_metadata(
+        metadata={"test": overall, "per_class_f1": {k: v["f1"] for k, v in report["per_class"].items()},
+                  "best_val_macro_f1": training_history.get("best_val_macro_f1")},
+        infer_model=True,
+    )
+    print("Transformer test metrics: " + ", ".join(f"{k}={v:.4f}" for k, v in overall.items() if k != "n"))
+    return overall, image, samples, MarkdownString(card)

@@ -1,0 +1,73 @@
+"""Fine-tune the transformer; per-epoch metrics go to MLflow, the model to the Model Control Plane."""
+
+from typing import Annotated, Any
+
+import mlflow
+import pandas as pd
+from zenml import ArtifactConfig, log_metadata, step
+from zenml.enums import ArtifactType
+
+from arxiv_classifier.config import TrainConfig
+from arxiv_classifier.constants import CLASSIFIER, COL_LABEL, COL_SPLIT, COL_TEXT, TRAINING_HISTORY
+from arxiv_classifier.data import labels_of
+from arxiv_classifier.modeling import TextClassifier, TrainSettings, build_classifier, train_classifier
+
+
+def settings_from_config(config: TrainConfig, show_progress: bool = True) -> TrainSettings:
+    """The loop's settings from the `train` config section (one mapping, used by steps and benchmarks)."""
+    return TrainSettings(
+        batch_size=config.batch_size,
+        eval_batch_size=config.eval_batch_size,
+        epochs=config.epochs,
+        learning_rate=config.learning_rate,
+        weight_decay=config.weight_decay,
+        warmup_ratio=config.warmup_ratio,
+        freeze_backbone=config.freeze_backbone,
+        seed=config.seed,
+        device=config.device,
+        precision=config.precision,
+        num_threads=config.num_threads,
+        eval_every_epoch=config.eval_every_epoch,
+        show_progress=show_progress,
+    )
+
+
+@step(experiment_tracker=True)
+def model_trainer(
+    dataset: pd.DataFrame, config: TrainConfig
+) -> tuple[
+    Annotated[TextClassifier, ArtifactConfig(name=CLASSIFIER, artifact_type=ArtifactType.MODEL)],
+    Annotated[dict[str, Any], TRAINING_HISTORY],
+]:
+    """Train on the train split, pick the best epoch on validation macro-F1."""
+    labels = labels_of(dataset)
+    index = {label: i for i, label in enumerate(labels)}
+    train = dataset[dataset[COL_SPLIT] == "train"]
+    val = dataset[dataset[COL_SPLIT] == "validation"]
+    classifier = build_classifier(config.model, labels, config.max_length)
+    mlflow.log_params({**config.model_dump(), "max_length_effective": classifier.max_length, "num_labels": len(labels)})
+
+    def log_epoch(epoch: int, metrics: dict[str, float]) -> None:
+        mlflow.log_metrics(metrics, step=epoch)
+
+    result = train_classifier(
+        classifier,
+        train[COL_TEXT].tolist(),
+        [index[label] for label in train[COL_LABEL]],
+        val[COL_TEXT].tolist(),
+        [index[label] for label in val[COL_LABEL]],
+        settings_from_config(config),
+        on_epoch_end=log_epoch,
+    )
+    summary = {
+        "best_epoch": result.best_epoch,
+        "best_val_macro_f1": result.best_val_macro_f1,
+        "train_samples_per_second": result.train_samples_per_second,
+        "train_seconds": result.train_seconds,
+        "peak_memory_mb": result.peak_memory_mb,
+    }
+    mlflow.log_metrics({k: float(v) for k, v in summary.items()})
+    log_metadata(metadata={"training": summary}, infer_model=True)
+    print(f"Trained {config.model}: best epoch {result.best_epoch}, val macro-F1 {result.best_val_macro_f1:.4f}, "
+          f"{result.train_samples_per_second:.1f} samples/s")
+    return classifier, {"history": result.history, **summary}
