@@ -60,23 +60,40 @@ def build_parser() -> argparse.ArgumentParser:
     )
     action = parser.add_mutually_exclusive_group(required=True)
     action.add_argument("--pipeline", choices=["train"], help="Run a pipeline on the active stack.")
-    action.add_argument("--setup-stack", metavar="NAME", help="Register the stack described in stacks/NAME.yaml "
-                        "(idempotent) and make it active.")
-    action.add_argument("--dashboard", action="store_true", help="Start the local ZenML server and dashboard "
-                        "on loopback (first-use survey skipped) and print its URL.")
+    action.add_argument(
+        "--setup-stack",
+        metavar="NAME",
+        help="Register the stack described in stacks/NAME.yaml (idempotent) and make it active.",
+    )
+    action.add_argument(
+        "--dashboard",
+        action="store_true",
+        help="Start the local ZenML server and dashboard on loopback (first-use survey skipped) and print its URL.",
+    )
     action.add_argument("--stop-dashboard", action="store_true", help="Stop the local ZenML server.")
-    action.add_argument("--mlflow-ui", action="store_true", help="Open the MLflow UI on the active stack's "
-                        "experiment tracker store.")
-    action.add_argument("--list-datasets", action="store_true", help="List versions of the prepared dataset "
-                        "(content hash, row counts) for --dataset-version.")
+    action.add_argument(
+        "--mlflow-ui", action="store_true", help="Open the MLflow UI on the active stack's experiment tracker store."
+    )
+    action.add_argument(
+        "--list-datasets",
+        action="store_true",
+        help="List versions of the prepared dataset (content hash, row counts) for --dataset-version.",
+    )
 
     run = parser.add_argument_group("pipeline options")
     run.add_argument("--config", type=Path, help="YAML run config (default: configs/train.yaml).")
     run.add_argument("--no-cache", action="store_true", help="Re-run every step instead of reusing cached outputs.")
-    run.add_argument("--dataset-version", metavar="VERSION",
-                     help="Re-train on this earlier version of the prepared dataset (see --list-datasets).")
-    run.add_argument("--data-source", metavar="URI", help="Override data.source: local CSV/CSV.gz/parquet "
-                     "path, gs://..., hf://owner/name[@split] or kaggle://owner/dataset[/file].")
+    run.add_argument(
+        "--dataset-version",
+        metavar="VERSION",
+        help="Re-train on this earlier version of the prepared dataset (see --list-datasets).",
+    )
+    run.add_argument(
+        "--data-source",
+        metavar="URI",
+        help="Override data.source: local CSV/CSV.gz/parquet "
+        "path, gs://..., hf://owner/name[@split] or kaggle://owner/dataset[/file].",
+    )
     run.add_argument("--model", metavar="ID", help="Override train.model (e.g. distilbert-base-uncased).")
     run.add_argument("--max-train", type=_positive_int, metavar="N", help="Override data.sample.max_train.")
     run.add_argument("--max-test", type=_positive_int, metavar="N", help="Override data.sample.max_test.")
@@ -85,8 +102,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--batch-size", type=_positive_int, metavar="N", help="Override train.batch_size.")
     run.add_argument("--learning-rate", type=_positive_float, metavar="LR", help="Override train.learning_rate.")
     run.add_argument("--seed", type=int, metavar="N", help="Override train.seed and data.seed.")
-    run.add_argument("--freeze-backbone", action=argparse.BooleanOptionalAction, default=None,
-                     help="Override train.freeze_backbone (train only the classification head).")
+    run.add_argument(
+        "--freeze-backbone",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="Override train.freeze_backbone (train only the classification head).",
+    )
     run.add_argument("--port", type=_positive_int, help="Port for --dashboard (8237) or --mlflow-ui (5000).")
     return parser
 
@@ -164,17 +185,30 @@ def list_datasets() -> int:
     print(f"{'version':>8}  {'created':19}  {'content hash':14}  {'train':>7} {'val':>7} {'test':>7}  labels")
     for v in versions.items:
         meta = v.run_metadata
-        print(f"{v.version:>8}  {v.created:%Y-%m-%d %H:%M:%S}  {str(meta.get('content_hash', '?'))[:12]:14}  "
-              f"{meta.get('rows_train', '?'):>7} {meta.get('rows_validation', '?'):>7} {meta.get('rows_test', '?'):>7}  "
-              f"{meta.get('num_labels', '?')}")
+        print(
+            f"{v.version:>8}  {v.created:%Y-%m-%d %H:%M:%S}  {str(meta.get('content_hash', '?'))[:12]:14}  "
+            f"{meta.get('rows_train', '?'):>7} {meta.get('rows_validation', '?'):>7} {meta.get('rows_test', '?'):>7}  "
+            f"{meta.get('num_labels', '?')}"
+        )
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    pipeline_only = ["config", "dataset_version", "data_source", "model", "max_train", "max_test", "epochs",
-                     "max_length", "batch_size", "learning_rate", "seed"]
+    pipeline_only = [
+        "config",
+        "dataset_version",
+        "data_source",
+        "model",
+        "max_train",
+        "max_test",
+        "epochs",
+        "max_length",
+        "batch_size",
+        "learning_rate",
+        "seed",
+    ]
     if not args.pipeline:
         given = [f"--{name.replace('_', '-')}" for name in pipeline_only if getattr(args, name) is not None]
         if given or args.no_cache or args.freeze_backbone is not None:
@@ -191,8 +225,11 @@ def main(argv: list[str] | None = None) -> int:
             from stacks import ensure_stack
 
             created = ensure_stack(args.setup_stack, activate=True)
-            print(f"Stack '{args.setup_stack}': " + (f"registered {', '.join(created)}" if created else "already registered")
-                  + "; it is now the active stack.")
+            print(
+                f"Stack '{args.setup_stack}': "
+                + (f"registered {', '.join(created)}" if created else "already registered")
+                + "; it is now the active stack."
+            )
             return 0
         if args.list_datasets:
             return list_datasets()

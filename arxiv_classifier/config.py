@@ -155,9 +155,7 @@ class PromotionConfig(_Strict):
     metric: Literal["accuracy", "macro_f1", "weighted_f1"] = Field(
         "accuracy", description="Test metric compared between candidate, production and baseline."
     )
-    min_improvement: float = Field(
-        0.0, ge=0, description="Candidate must beat production by more than this margin."
-    )
+    min_improvement: float = Field(0.0, ge=0, description="Candidate must beat production by more than this margin.")
     stage: Literal["production", "staging"] = Field("production", description="Stage the winner is promoted to.")
 
 

@@ -49,9 +49,7 @@ def _read_file(path_or_url: str) -> pd.DataFrame:
         sep = "\t" if ".tsv" in lower else ","
         # keep_default_na=False: real strings such as "NA" or "null" stay strings.
         return pd.read_csv(path_or_url, dtype=str, keep_default_na=False, sep=sep)
-    raise ConfigError(
-        f"unsupported file type for {path_or_url!r}: use .csv, .csv.gz, .tsv(.gz) or .parquet"
-    )
+    raise ConfigError(f"unsupported file type for {path_or_url!r}: use .csv, .csv.gz, .tsv(.gz) or .parquet")
 
 
 def _read_huggingface(spec: str) -> pd.DataFrame:
@@ -101,9 +99,7 @@ def read_table(source: str) -> pd.DataFrame:
         except FileNotFoundError as exc:
             raise DataError(f"{source} does not exist or is not readable with the current credentials") from exc
     if "://" in source:
-        raise ConfigError(
-            f"unsupported data source scheme in {source!r}: use a local path, gs://, hf:// or kaggle://"
-        )
+        raise ConfigError(f"unsupported data source scheme in {source!r}: use a local path, gs://, hf:// or kaggle://")
     path = Path(source)
     if not path.is_file():
         raise DataError(
@@ -281,7 +277,7 @@ def _stratified_holdout(df: pd.DataFrame, fraction: float, seed: int) -> pd.Seri
     mask = pd.Series(False, index=df.index)
     for _, idx in sorted(df.groupby(COL_LABEL).groups.items(), key=lambda kv: str(kv[0])):
         idx = np.array(sorted(idx))
-        n = int(round(len(idx) * fraction))
+        n = round(len(idx) * fraction)
         if len(idx) > 1 and n > 0:
             mask.loc[rng.choice(idx, size=min(n, len(idx) - 1), replace=False)] = True
     return mask
@@ -403,7 +399,7 @@ class PreparedData:
         counts = self.frame[COL_SPLIT].value_counts()
         return {
             "content_hash": dataset_hash(self.frame),
-            "rows": int(len(self.frame)),
+            "rows": len(self.frame),
             **{f"rows_{s}": int(counts.get(s, 0)) for s in SPLITS},
             "num_labels": len(self.labels),
             "labels": list(self.labels),

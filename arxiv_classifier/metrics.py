@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,7 +27,7 @@ def expected_calibration_error(y_true: np.ndarray, proba: np.ndarray, n_bins: in
     correct = proba.argmax(axis=1) == y_true
     edges = np.linspace(0.0, 1.0, n_bins + 1)
     ece = 0.0
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+    for lo, hi in itertools.pairwise(edges):
         mask = (conf > lo) & (conf <= hi)
         if mask.any():
             ece += mask.mean() * abs(correct[mask].mean() - conf[mask].mean())
@@ -47,10 +48,10 @@ def overall_metrics(y_true: np.ndarray, proba: np.ndarray, top_k: int = 5, n_bin
     }
 
 
-def per_class_metrics(y_true: np.ndarray, y_pred: np.ndarray, class_names: Sequence[str]) -> dict[str, dict[str, float]]:
-    p, r, f, s = precision_recall_fscore_support(
-        y_true, y_pred, labels=np.arange(len(class_names)), zero_division=0
-    )
+def per_class_metrics(
+    y_true: np.ndarray, y_pred: np.ndarray, class_names: Sequence[str]
+) -> dict[str, dict[str, float]]:
+    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=np.arange(len(class_names)), zero_division=0)
     return {
         name: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
         for i, name in enumerate(class_names)

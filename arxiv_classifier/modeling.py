@@ -81,7 +81,7 @@ class TextClassifier:
 
     @property
     def labels(self) -> list[str]:
-        id2label = self.model.config.id2label
+        id2label = self.model.config.id2label or {}
         return [id2label[i] for i in range(len(id2label))]
 
     def save(self, path: str | Path) -> None:
@@ -99,13 +99,15 @@ class TextClassifier:
         model = AutoModelForSequenceClassification.from_pretrained(path)
         tokenizer = AutoTokenizer.from_pretrained(path)
         model.eval()
-        return cls(model=model, tokenizer=tokenizer, max_length=int(meta["max_length"]), base_model=meta.get("base_model", ""))
+        return cls(
+            model=model, tokenizer=tokenizer, max_length=int(meta["max_length"]), base_model=meta.get("base_model", "")
+        )
 
     @torch.inference_mode()
     def predict_proba(self, texts: Sequence[str], batch_size: int = 64, device: str = "auto") -> np.ndarray:
         """Class probabilities, shape (len(texts), num_labels), in `labels` order."""
         dev = pick_device(device)
-        self.model.to(dev).eval()
+        self.model.to(dev).eval()  # type: ignore[arg-type]
         out: list[np.ndarray] = []
         # Sort by length so each batch pads to a similar size; restore order at the end.
         order = np.argsort([len(t) for t in texts], kind="stable")
@@ -177,13 +179,16 @@ class TrainResult:
 EpochCallback = Callable[[int, dict[str, float]], None]
 
 
-def _encode(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], labels: Sequence[int], max_length: int) -> list[dict[str, Any]]:
+def _encode(
+    tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], labels: Sequence[int], max_length: int
+) -> list[dict[str, Any]]:
     enc = tokenizer(list(texts), truncation=True, max_length=max_length)
-    return [{**{k: enc[k][i] for k in enc.keys()}, "labels": int(labels[i])} for i in range(len(texts))]
+    return [{**{k: enc[k][i] for k in enc}, "labels": int(labels[i])} for i in range(len(texts))]
 
 
 def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    decay, no_decay = [], []
+    decay: list[nn.Parameter] = []
+    no_decay: list[nn.Parameter] = []
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue
@@ -234,7 +239,7 @@ def train_classifier(
         torch.set_num_threads(settings.num_threads)
     set_seed(settings.seed)
     device = pick_device(settings.device)
-    model = clf.model.to(device)
+    model = clf.model.to(device)  # type: ignore[arg-type]
     if settings.freeze_backbone:
         for param in model.base_model.parameters():
             param.requires_grad = False
@@ -243,7 +248,7 @@ def train_classifier(
     train_feats = _encode(clf.tokenizer, train_texts, train_labels, clf.max_length)
     val_feats = _encode(clf.tokenizer, val_texts, val_labels, clf.max_length)
     generator = torch.Generator().manual_seed(settings.seed)
-    loader = DataLoader(
+    loader: DataLoader[Any] = DataLoader(
         train_feats,  # type: ignore[arg-type]
         batch_size=settings.batch_size,
         shuffle=True,
@@ -252,9 +257,7 @@ def train_classifier(
     )
     optimizer = torch.optim.AdamW(_param_groups(model, settings.weight_decay), lr=settings.learning_rate)
     total_steps = len(loader) * settings.epochs
-    scheduler = get_linear_schedule_with_warmup(
-        optimizer, math.ceil(settings.warmup_ratio * total_steps), total_steps
-    )
+    scheduler = get_linear_schedule_with_warmup(optimizer, math.ceil(settings.warmup_ratio * total_steps), total_steps)
     use_bf16 = settings.precision == "bf16" and device.type == "cuda"
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)

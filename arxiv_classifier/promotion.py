@@ -60,5 +60,7 @@ def decide_promotion(
         reasons.append(f"candidate {metric} {cand:.4f} beats production {prod:.4f} (margin {min_improvement})")
     else:
         ok = False
-        reasons.append(f"candidate {metric} {cand:.4f} does not beat production {prod:.4f} by more than {min_improvement}")
+        reasons.append(
+            f"candidate {metric} {cand:.4f} does not beat production {prod:.4f} by more than {min_improvement}"
+        )
     return PromotionDecision(promote=ok, metric=metric, candidate=cand, production=prod, baseline=base, reasons=reasons)

@@ -25,7 +25,9 @@ class SklearnPipelineMaterializer(BaseMaterializer):
         trusted = sio.get_untrusted_types(data=blob)
         allowed = [t for t in trusted if t.startswith(("sklearn.", "numpy.", "scipy.", "builtins."))]
         if set(allowed) != set(trusted):
-            raise ValueError(f"refusing to load unexpected types from the baseline artifact: {set(trusted) - set(allowed)}")
+            raise ValueError(
+                f"refusing to load unexpected types from the baseline artifact: {set(trusted) - set(allowed)}"
+            )
         return sio.loads(blob, trusted=allowed)
 
     def save(self, data: Pipeline) -> None:

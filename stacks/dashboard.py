@@ -278,7 +278,7 @@ def start_server(port: int = DEFAULT_PORT, timeout: float = _START_TIMEOUT_S) ->
     # Idempotent: ZenML reuses (or updates) a running local server and reconnects the client to it.
     cmd = _zenml_cli("login", "--local", "--port", str(port), "--ip-address", HOST)
     try:
-        proc = subprocess.run(cmd, env=_zenml_env(), capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(cmd, check=False, env=_zenml_env(), capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         raise DashboardError(
             f"`zenml login --local --port {port}` did not finish within {timeout:.0f} s; "
@@ -324,12 +324,19 @@ def stop_server(timeout: float = _STOP_TIMEOUT_S) -> None:
     """
     try:
         proc = subprocess.run(
-            _zenml_cli("logout", "--local"), env=_zenml_env(), capture_output=True, text=True, timeout=timeout
+            _zenml_cli("logout", "--local"),
+            check=False,
+            env=_zenml_env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
     except subprocess.TimeoutExpired:
         raise DashboardError(f"`zenml logout --local` did not finish within {timeout:.0f} s") from None
     if proc.returncode != 0:
-        raise DashboardError(f"`zenml logout --local` failed (exit {proc.returncode}):\n{_tail(proc.stdout + proc.stderr)}")
+        raise DashboardError(
+            f"`zenml logout --local` failed (exit {proc.returncode}):\n{_tail(proc.stdout + proc.stderr)}"
+        )
 
 
 def stop() -> int:

@@ -73,8 +73,9 @@ def ensure_stack(name: str, activate: bool = False) -> list[str]:
             continue
         if existing.flavor_name != comp.flavor:
             raise StackError(
-                f"a {comp.type} named '{comp.name}' exists with flavor '{existing.flavor_name}', but stacks/{name}.yaml "
-                f"wants '{comp.flavor}'. Rename or delete it: zenml {comp.type.replace('_', '-')} delete {comp.name}"
+                f"a {comp.type} named '{comp.name}' exists with flavor '{existing.flavor_name}', "
+                f"but stacks/{name}.yaml wants '{comp.flavor}'. Rename or delete it: "
+                f"zenml {comp.type.replace('_', '-')} delete {comp.name}"
             )
     try:
         client.get_stack(spec.name, allow_name_prefix_match=False)

@@ -1,6 +1,5 @@
 """ZenML steps: thin adapters from the pipeline to the `arxiv_classifier` library."""
 
-
 import materializers  # noqa: F401  (registers the project's materializers)
 from steps.data.data_loader import data_loader
 from steps.data.data_preparer import data_preparer

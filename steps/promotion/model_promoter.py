@@ -23,7 +23,7 @@ def _current_holder(model_name: str, stage: str) -> Any | None:
         return None
 
 
-@step
+@step(enable_cache=False)  # a decision is taken anew for every model version, cached inputs or not
 def model_promoter(
     dataset: pd.DataFrame,
     test_metrics: dict[str, Any],
@@ -43,11 +43,19 @@ def model_promoter(
     production_version = None
     if holder is not None and str(holder.id) != str(model.id):
         production_version = holder.number
-        previous: TextClassifier = holder.get_artifact(CLASSIFIER).load()
-        proba = previous.predict_proba(test[COL_TEXT].tolist())
-        production_metrics = evaluation_report(
-            test[COL_LABEL].tolist(), proba, previous.labels, evaluation.top_k, evaluation.calibration_bins
-        )["overall"]
+        previous_artifact = holder.get_artifact(CLASSIFIER)
+        candidate_artifact = model.get_artifact(CLASSIFIER)
+        if previous_artifact is None:
+            raise RuntimeError(f"{config.stage} version {holder.number} of {model.name} has no {CLASSIFIER} artifact")
+        if candidate_artifact is not None and previous_artifact.id == candidate_artifact.id:
+            # A cached re-run links the very same model artifact: its scores are the candidate's.
+            production_metrics = dict(test_metrics)
+        else:
+            previous: TextClassifier = previous_artifact.load()
+            proba = previous.predict_proba(test[COL_TEXT].tolist())
+            production_metrics = evaluation_report(
+                test[COL_LABEL].tolist(), proba, previous.labels, evaluation.top_k, evaluation.calibration_bins
+            )["overall"]
     decision = decide_promotion(
         config.metric, test_metrics, production_metrics, baseline_metrics or None, config.min_improvement
     )

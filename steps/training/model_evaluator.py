@@ -28,7 +28,9 @@ from arxiv_classifier.reports import confusion_matrix_png, model_card_markdown
 from arxiv_classifier.serving_requirements import mlflow_pip_requirements
 
 
-def sample_predictions(test: pd.DataFrame, proba: np.ndarray, labels: list[str], n: int, k: int, seed: int) -> pd.DataFrame:
+def sample_predictions(
+    test: pd.DataFrame, proba: np.ndarray, labels: list[str], n: int, k: int, seed: int
+) -> pd.DataFrame:
     """n test rows with the true label and the top-k predicted labels with probabilities."""
     picked = test.sample(n=min(n, len(test)), random_state=seed).index
     rows = []
@@ -104,8 +106,11 @@ def model_evaluator(
         per_class=report["per_class"],
     )
     log_metadata(
-        metadata={"test": overall, "per_class_f1": {k: v["f1"] for k, v in report["per_class"].items()},
-                  "best_val_macro_f1": training_history.get("best_val_macro_f1")},
+        metadata={
+            "test": overall,
+            "per_class_f1": {k: v["f1"] for k, v in report["per_class"].items()},
+            "best_val_macro_f1": float(training_history.get("best_val_macro_f1", float("nan"))),
+        },
         infer_model=True,
     )
     print("Transformer test metrics: " + ", ".join(f"{k}={v:.4f}" for k, v in overall.items() if k != "n"))

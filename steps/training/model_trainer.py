@@ -68,6 +68,8 @@ def model_trainer(
     }
     mlflow.log_metrics({k: float(v) for k, v in summary.items()})
     log_metadata(metadata={"training": summary}, infer_model=True)
-    print(f"Trained {config.model}: best epoch {result.best_epoch}, val macro-F1 {result.best_val_macro_f1:.4f}, "
-          f"{result.train_samples_per_second:.1f} samples/s")
+    print(
+        f"Trained {config.model}: best epoch {result.best_epoch}, val macro-F1 {result.best_val_macro_f1:.4f}, "
+        f"{result.train_samples_per_second:.1f} samples/s"
+    )
     return classifier, {"history": result.history, **summary}

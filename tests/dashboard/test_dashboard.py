@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from arxiv_classifier.constants import CLASSIFIER, PREPARED_DATASET
 from stacks import dashboard
 
 pytestmark = [pytest.mark.slow, pytest.mark.dashboard]
@@ -29,6 +30,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+PIPELINE_NAME = "training_pipeline"
 #: Real-time budget for the dashboard (a single-page app) to fetch and render the runs table.
 PAGE_TIMEOUT_MS = 60_000
 
@@ -69,12 +71,12 @@ def test_training_run_and_artifacts_in_server(dashboard_url: str, training_run: 
     run = runs[0]
     assert run["body"]["status"] == "completed"
 
-    pipelines = _items(dashboard_url, "/api/v1/pipelines", token, name="training_pipeline")
-    assert [p["id"] for p in pipelines] == [run["body"]["pipeline_id"]], "the run is not a training_pipeline run"
+    pipelines = _items(dashboard_url, "/api/v1/pipelines", token, name=PIPELINE_NAME)
+    assert [p["id"] for p in pipelines] == [run["body"]["pipeline_id"]], f"the run is not a {PIPELINE_NAME} run"
 
     versions = _items(dashboard_url, "/api/v1/artifact_versions", token, pipeline_run=run["id"], hydrate="true")
     by_name = {v["body"]["artifact"]["name"]: v for v in versions}
-    for name in ("prepared_dataset", "classifier"):
+    for name in (PREPARED_DATASET, CLASSIFIER):
         assert name in by_name, f"artifact {name!r} missing from the run; it has {sorted(by_name)}"
         uri = by_name[name]["body"]["uri"]
         assert Path(uri).exists(), f"artifact {name!r} points to missing data {uri}"
@@ -82,7 +84,7 @@ def test_training_run_and_artifacts_in_server(dashboard_url: str, training_run: 
 
 def test_runs_page_shows_training_run(dashboard_url: str, training_run: Any) -> None:
     if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing (install Debian's `chromium` package) ; the browser check needs it")
+        pytest.skip(f"{CHROMIUM} is missing (install Debian's `chromium` package); the browser check needs it")
     sync_api = pytest.importorskip("playwright.sync_api", reason="Python playwright is not installed")
 
     with sync_api.sync_playwright() as p:

@@ -1,0 +1,48 @@
+# Two commands do all the set-up: `make train` and `make test`. Each creates the virtualenv
+# from the lock file on first use (CPU torch where pip is configured with a local wheel folder).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell sha256sum requirements/pipeline.lock | cut -c1-12)
+export HF_HUB_OFFLINE ?= 1
+export ZENML_ANALYTICS_OPT_IN ?= false
+
+.PHONY: install train train-quick test lint format dashboard mlflow-ui benchmark clean
+
+$(STAMP): requirements/pipeline.lock
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade "pip>=24"
+	$(PY) -m pip install --quiet --compile -r requirements/pipeline.lock
+	rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+install: $(STAMP)
+
+train: $(STAMP)            ## the main job: default config on the local stack
+	$(PY) run.py --pipeline train
+
+train-quick: $(STAMP)      ## the 2-3 minute configuration
+	$(PY) run.py --pipeline train --config configs/train_quick.yaml
+
+test: $(STAMP)             ## every test layer (slow ones included), as CI runs them
+	$(PY) -m pytest tests
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+dashboard: $(STAMP)
+	$(PY) run.py --dashboard
+
+mlflow-ui: $(STAMP)
+	$(PY) run.py --mlflow-ui
+
+benchmark: $(STAMP)
+	$(PY) benchmarks/train_throughput.py
+
+clean:
+	rm -rf $(VENV)

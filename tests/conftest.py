@@ -1,0 +1,76 @@
+"""Shared fixtures. The whole test session runs against a throw-away ZenML store in a temp dir.
+
+ZENML_CONFIG_PATH must be set before anything imports zenml, hence at module import time here.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+
+_ZENML_DIR = tempfile.mkdtemp(prefix="zenml-test-store-")
+os.environ["ZENML_CONFIG_PATH"] = _ZENML_DIR
+os.environ["ZENML_ANALYTICS_OPT_IN"] = "false"
+os.environ["AUTO_OPEN_DASHBOARD"] = "false"
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TOKENIZERS_PARALLELISM"] = "false"
+os.environ.setdefault("ZENML_LOGGING_VERBOSITY", "WARN")
+
+DATA_DIR = Path(os.environ.get("DATA_DIR", REPO_ROOT.parent / "shared" / "data"))
+ARXIV = DATA_DIR / "arxiv" / "papers.csv.gz"
+QUICK_CONFIG = REPO_ROOT / "configs" / "train_quick.yaml"
+
+requires_arxiv = pytest.mark.skipif(not ARXIV.is_file(), reason=f"real arXiv data not found at {ARXIV}")
+
+
+@dataclass
+class TrainingRun:
+    """The quick training pipeline, run once per session in the isolated store."""
+
+    config_path: str
+    run_name: str
+    run_id: str
+    model_name: str
+    seconds: float
+
+
+@pytest.fixture(scope="session")
+def training_run() -> TrainingRun:
+    if not ARXIV.is_file():
+        pytest.skip(f"real arXiv data not found at {ARXIV}")
+    from zenml.client import Client
+
+    import run
+    from arxiv_classifier.config import load_config
+
+    start = time.perf_counter()
+    assert run.main(["--pipeline", "train", "--config", str(QUICK_CONFIG)]) == 0
+    seconds = time.perf_counter() - start
+    last = Client().get_pipeline("training_pipeline").last_run
+    return TrainingRun(
+        config_path=_ZENML_DIR,
+        run_name=last.name,
+        run_id=str(last.id),
+        model_name=load_config(QUICK_CONFIG).model_name,
+        seconds=seconds,
+    )
+
+
+@pytest.fixture(scope="session")
+def quick_classifier(training_run: TrainingRun):  # type: ignore[no-untyped-def]
+    """The classifier of the model version the quick run produced."""
+    from zenml.client import Client
+
+    from arxiv_classifier.constants import CLASSIFIER
+
+    version = Client().get_model_version(training_run.model_name, "production")
+    return version.get_artifact(CLASSIFIER).load()

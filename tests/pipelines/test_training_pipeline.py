@@ -1,0 +1,163 @@
+"""The training pipeline, end to end on real data with the quick configuration, in an isolated store."""
+
+from __future__ import annotations
+
+import time
+
+import mlflow
+import pytest
+from zenml.client import Client
+from zenml.enums import ExecutionStatus
+
+from arxiv_classifier.constants import (
+    BASELINE_METRICS,
+    CLASSIFIER,
+    CONFUSION_MATRIX,
+    DATASET_CARD,
+    MODEL_CARD,
+    PREPARED_DATASET,
+    PROMOTION_DECISION,
+    SAMPLE_PREDICTIONS,
+    TEST_METRICS,
+)
+from arxiv_classifier.modeling import TextClassifier
+
+pytestmark = [pytest.mark.slow, pytest.mark.pipeline]
+
+
+def _run(training_run):  # type: ignore[no-untyped-def]
+    return Client().get_pipeline_run(training_run.run_id)
+
+
+def test_run_completes_with_every_step(training_run) -> None:  # type: ignore[no-untyped-def]
+    run = _run(training_run)
+    assert run.status == ExecutionStatus.COMPLETED
+    assert set(run.steps) == {
+        "data_loader",
+        "data_preparer",
+        "baseline_trainer",
+        "model_trainer",
+        "model_evaluator",
+        "model_promoter",
+    }
+    print(f"quick training pipeline took {training_run.seconds:.0f} s")
+
+
+def test_model_version_holds_model_metrics_and_card(training_run) -> None:  # type: ignore[no-untyped-def]
+    version = Client().get_model_version(training_run.model_name, "latest")
+    classifier = version.get_artifact(CLASSIFIER).load()
+    assert isinstance(classifier, TextClassifier)
+    config = classifier.model.config
+    assert config.id2label and config.label2id == {v: k for k, v in config.id2label.items()}
+    assert len(classifier.labels) == 5
+    meta = version.run_metadata
+    assert 0.0 <= meta["test"]["accuracy"] <= 1.0
+    assert "promotion" in meta and "training" in meta and "baseline_test" in meta
+    card = version.get_artifact(MODEL_CARD).load()
+    assert "Model card" in card and "accuracy" in card
+
+
+def test_artifacts_and_visualizations(training_run) -> None:  # type: ignore[no-untyped-def]
+    run = _run(training_run)
+    dataset = run.steps["data_preparer"].outputs[PREPARED_DATASET][0]
+    meta = dataset.run_metadata
+    assert len(meta["content_hash"]) == 64
+    assert meta["rows_train"] == 400 and meta["rows_validation"] == 150 and meta["rows_test"] == 300
+    card = run.steps["data_preparer"].outputs[DATASET_CARD][0]
+    assert card.visualizations, "the dataset card must render in the dashboard"
+    assert "Rows per class and split" in card.load()
+    for step, name in [
+        ("model_evaluator", CONFUSION_MATRIX),
+        ("model_evaluator", SAMPLE_PREDICTIONS),
+        ("model_evaluator", MODEL_CARD),
+        ("model_trainer", CLASSIFIER),
+    ]:
+        assert run.steps[step].outputs[name][0].visualizations, f"{name} has no dashboard visualization"
+    samples = run.steps["model_evaluator"].outputs[SAMPLE_PREDICTIONS][0].load()
+    assert {"true", "predicted", "top_k"} <= set(samples.columns) and len(samples) == 10
+
+
+def test_mlflow_run_has_params_epoch_metrics_test_metrics_plots_and_model(training_run) -> None:  # type: ignore[no-untyped-def]
+    run = _run(training_run)
+    from zenml.client import Client as _C
+
+    tracker = _C().active_stack.experiment_tracker
+    assert tracker is not None and tracker.flavor == "mlflow"
+    mlflow.set_tracking_uri(tracker.get_tracking_uri())
+    runs = mlflow.search_runs(
+        search_all_experiments=True, filter_string=f"tags.mlflow.runName = '{run.name}'", output_format="list"
+    )
+    assert runs, f"no MLflow run named {run.name} (tracking uri {tracker.get_tracking_uri()})"
+    mrun = runs[0]
+    metrics = mrun.data.metrics
+    for key in (
+        "train_loss",
+        "val_loss",
+        "val_accuracy",
+        "val_macro_f1",
+        "test_accuracy",
+        "test_macro_f1",
+        "test_weighted_f1",
+        "test_top_5_accuracy",
+        "test_ece",
+        "baseline_test_accuracy",
+    ):
+        assert key in metrics, f"MLflow metric {key} missing"
+    assert mrun.data.params["max_length"] == "64"
+    client = mlflow.MlflowClient()
+    history = client.get_metric_history(mrun.info.run_id, "val_macro_f1")
+    assert [m.step for m in history] == [1]
+    artifacts = {a.path for a in client.list_artifacts(mrun.info.run_id)}
+    assert "confusion_matrix.png" in artifacts and "evaluation" in artifacts
+    logged = mlflow.search_logged_models(experiment_ids=[mrun.info.experiment_id], output_format="list")
+    assert logged, "the transformer was not logged as an MLflow model"
+    loaded = mlflow.transformers.load_model(f"models:/{logged[0].model_id}")
+    prediction = loaded("Convolutional networks for image segmentation")
+    labels = _C().get_model_version(training_run.model_name, "latest").get_artifact(CLASSIFIER).load().labels
+    assert prediction[0]["label"] in labels
+
+
+def test_first_version_is_promoted_and_decision_recorded(training_run) -> None:  # type: ignore[no-untyped-def]
+    run = _run(training_run)
+    decision = run.steps["model_promoter"].outputs[PROMOTION_DECISION][0].load()
+    baseline = run.steps["baseline_trainer"].outputs[BASELINE_METRICS][0].load()
+    test = run.steps["model_evaluator"].outputs[TEST_METRICS][0].load()
+    should = test["accuracy"] > baseline["accuracy"]
+    assert decision["promote"] is should
+    assert decision["production"] is None and decision["previous_version"] is None
+    production = Client().get_model_version(training_run.model_name, "production") if should else None
+    if should:
+        assert production is not None and production.number == decision["candidate_version"]
+
+
+def test_cached_rerun_is_fast_adds_a_version_and_does_not_promote(training_run) -> None:  # type: ignore[no-untyped-def]
+    import run as entry
+    from tests.conftest import QUICK_CONFIG
+
+    before = Client().get_model_version(training_run.model_name, "latest").number
+    start = time.perf_counter()
+    assert entry.main(["--pipeline", "train", "--config", str(QUICK_CONFIG)]) == 0
+    seconds = time.perf_counter() - start
+    latest = Client().get_model_version(training_run.model_name, "latest")
+    assert latest.number == before + 1
+    rerun = Client().get_pipeline("training_pipeline").last_run
+    statuses = {name: step.status for name, step in rerun.steps.items()}
+    assert all(s == ExecutionStatus.CACHED for n, s in statuses.items() if n != "model_promoter"), statuses
+    decision = rerun.steps["model_promoter"].outputs[PROMOTION_DECISION][0].load()
+    assert decision["promote"] is False
+    assert any("does not beat production" in r for r in decision["reasons"]) or decision["production"] is None
+    assert latest.stage != "production"
+    print(f"fully cached re-run took {seconds:.1f} s")
+
+
+def test_retrain_on_named_dataset_version(training_run) -> None:  # type: ignore[no-untyped-def]
+    import run as entry
+    from tests.conftest import QUICK_CONFIG
+
+    first = Client().get_artifact_version(PREPARED_DATASET, "1")
+    assert entry.main(["--pipeline", "train", "--config", str(QUICK_CONFIG), "--dataset-version", "1"]) == 0
+    rerun = Client().get_pipeline("training_pipeline").last_run
+    assert "data_loader" not in rerun.steps
+    used = rerun.steps["model_trainer"].inputs["dataset"]
+    used = used[0] if isinstance(used, list) else used
+    assert used.id == first.id

@@ -1,0 +1,211 @@
+"""Config loading and validation: YAML -> RunConfig, with user-facing ConfigError messages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pydantic
+import pytest
+
+from arxiv_classifier.config import (
+    DEFAULT_DATA_DIR,
+    REPO_ROOT,
+    ConfigError,
+    RunConfig,
+    expand_path_vars,
+    load_config,
+    resolve_sources,
+)
+
+CONFIG_FILES = sorted((REPO_ROOT / "configs").glob("*.yaml"))
+
+
+def test_defaults_validate() -> None:
+    cfg = load_config()
+    assert isinstance(cfg, RunConfig)
+    assert cfg.data.split.strategy == "date"
+    assert cfg.data.split.train_end < cfg.data.split.test_start
+    assert cfg.data.source == "${DATA_DIR}/arxiv/papers.csv.gz"
+    assert cfg == RunConfig()
+
+
+def test_configs_folder_is_not_empty() -> None:
+    names = {p.name for p in CONFIG_FILES}
+    assert {"train.yaml", "train_quick.yaml", "banking77.yaml", "disaster_tweets.yaml"} <= names
+
+
+@pytest.mark.parametrize("path", CONFIG_FILES, ids=lambda p: p.name)
+def test_every_shipped_config_validates(path: Path) -> None:
+    cfg = load_config(path)
+    assert isinstance(cfg, RunConfig)
+    assert cfg.model_name
+    assert cfg.data.source.startswith("${DATA_DIR}/")
+
+
+def test_shipped_configs_carry_their_intent() -> None:
+    banking = load_config(REPO_ROOT / "configs" / "banking77.yaml")
+    assert banking.data.split.strategy == "given"
+    assert banking.data.test_source is not None and banking.data.id_field is None
+    tweets = load_config(REPO_ROOT / "configs" / "disaster_tweets.yaml")
+    assert tweets.data.split.strategy == "random"
+    assert tweets.promotion.metric == "macro_f1"
+    train = load_config(REPO_ROOT / "configs" / "train.yaml")
+    assert train.data.label_aliases["cmp-lg"] == "cs.CL"
+    assert (train.data.sample.max_train, train.data.sample.max_validation, train.data.sample.max_test) == (
+        4000,
+        800,
+        2000,
+    )
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "run.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_unknown_field_names_the_field(tmp_path: Path) -> None:
+    path = _write(tmp_path, "data:\n  sorce: x.csv\n")
+    with pytest.raises(ConfigError) as exc:
+        load_config(path)
+    msg = str(exc.value)
+    assert "data.sorce" in msg
+    assert "unknown field" in msg
+    assert str(path) in msg
+
+
+def test_unknown_top_level_section(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"trian: unknown field"):
+        load_config(_write(tmp_path, "trian: {epochs: 2}\n"))
+
+
+def test_invalid_literal_names_field_and_allowed_values(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as exc:
+        load_config(_write(tmp_path, "data:\n  split: {strategy: weekly}\n"))
+    msg = str(exc.value)
+    assert "data.split.strategy" in msg
+    for allowed in ("'date'", "'given'", "'random'"):
+        assert allowed in msg
+
+
+@pytest.mark.parametrize("bad", ["2023/01/01", "01-01-2023", "2023-1-1", "yesterday"])
+def test_bad_date_format(bad: str) -> None:
+    with pytest.raises(ConfigError, match=r"data\.split\.train_end: .*expected an ISO date YYYY-MM-DD"):
+        load_config(overrides={"data.split.train_end": bad})
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="library bug: SplitConfig._iso_date checks only the YYYY-MM-DD shape, so an impossible date passes "
+    "validation and fails later in pd.Timestamp",
+)
+def test_impossible_date_is_rejected_up_front() -> None:
+    try:
+        load_config(overrides={"data.split.train_end": "2023-02-30"})
+    except ConfigError as exc:
+        assert "train_end" in str(exc)
+    else:
+        raise AssertionError("2023-02-30 was accepted")
+
+
+def test_train_end_after_test_start_is_rejected() -> None:
+    with pytest.raises(ConfigError, match=r"train_end \(2025-01-01\) must not be after test_start \(2024-01-01\)"):
+        load_config(overrides={"data.split.train_end": "2025-01-01"})
+
+
+def test_given_split_needs_test_source() -> None:
+    with pytest.raises(ConfigError, match="needs data.test_source"):
+        load_config(overrides={"data.split.strategy": "given"})
+
+
+def test_date_split_needs_date_field(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="needs data.date_field"):
+        load_config(_write(tmp_path, "data: {date_field: null}\n"))
+
+
+def test_out_of_range_number_names_the_field() -> None:
+    with pytest.raises(ConfigError, match=r"train\.epochs: .*greater than or equal to 1"):
+        load_config(overrides={"train.epochs": 0})
+
+
+def test_dotted_overrides_apply_on_top_of_the_file() -> None:
+    path = REPO_ROOT / "configs" / "train.yaml"
+    cfg = load_config(path, {"train.epochs": 3, "data.sample.max_train": 10, "promotion.metric": "macro_f1"})
+    assert cfg.train.epochs == 3
+    assert cfg.data.sample.max_train == 10
+    assert cfg.promotion.metric == "macro_f1"
+    # untouched values still come from the file
+    assert cfg.data.sample.max_test == 2000
+    assert cfg.train.batch_size == load_config(path).train.batch_size
+
+
+def test_none_overrides_are_ignored() -> None:
+    path = REPO_ROOT / "configs" / "train.yaml"
+    cfg = load_config(path, {"data.sample.max_train": None, "train.epochs": None})
+    assert cfg == load_config(path)
+
+
+def test_override_errors_mention_overrides() -> None:
+    with pytest.raises(ConfigError, match="command-line overrides"):
+        load_config(overrides={"train.device": "tpu"})
+
+
+def test_override_through_a_scalar_is_an_error() -> None:
+    with pytest.raises(ConfigError, match="model_name is not a section"):
+        load_config(REPO_ROOT / "configs" / "train.yaml", {"model_name.sub": 1})
+
+
+def test_missing_file() -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config("no/such/config.yaml")
+
+
+def test_non_mapping_yaml(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="must hold a mapping"):
+        load_config(_write(tmp_path, "- just\n- a list\n"))
+
+
+def test_invalid_yaml(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(_write(tmp_path, "data: {source: [unclosed\n"))
+
+
+def test_empty_file_means_defaults(tmp_path: Path) -> None:
+    assert load_config(_write(tmp_path, "")) == RunConfig()
+
+
+def test_configs_are_frozen() -> None:
+    cfg = load_config()
+    with pytest.raises(pydantic.ValidationError):
+        cfg.train.epochs = 5  # type: ignore[misc]
+
+
+def test_expand_data_dir_defaults_to_shared_data(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DATA_DIR", raising=False)
+    assert DEFAULT_DATA_DIR == REPO_ROOT.parent / "shared" / "data"
+    assert expand_path_vars("${DATA_DIR}/arxiv/papers.csv.gz") == f"{DEFAULT_DATA_DIR}/arxiv/papers.csv.gz"
+
+
+def test_expand_data_dir_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATA_DIR", "/elsewhere")
+    monkeypatch.setenv("SPLIT_NAME", "test")
+    assert expand_path_vars("${DATA_DIR}/b77/${SPLIT_NAME}.csv") == "/elsewhere/b77/test.csv"
+
+
+def test_expand_leaves_plain_strings_alone() -> None:
+    assert expand_path_vars("gs://bucket/papers.csv.gz") == "gs://bucket/papers.csv.gz"
+
+
+def test_expand_unset_variable_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ARXIV_TEST_UNSET_VAR", raising=False)
+    with pytest.raises(ConfigError, match=r"\$\{ARXIV_TEST_UNSET_VAR\}.*not set"):
+        expand_path_vars("${ARXIV_TEST_UNSET_VAR}/x.csv")
+
+
+def test_resolve_sources_expands_both_sources(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATA_DIR", "/data")
+    cfg = resolve_sources(load_config(REPO_ROOT / "configs" / "banking77.yaml"))
+    assert cfg.data.source == "/data/banking77/train.csv"
+    assert cfg.data.test_source == "/data/banking77/test.csv"
+    assert resolve_sources(load_config()).data.test_source is None

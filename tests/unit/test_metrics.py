@@ -1,0 +1,104 @@
+"""Metric functions on hand-computable examples."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from arxiv_classifier.metrics import (
+    confusion,
+    encode_labels,
+    evaluation_report,
+    expected_calibration_error,
+    overall_metrics,
+    per_class_metrics,
+    top_k_accuracy,
+)
+
+# 3 classes, 4 rows: predictions [0, 2, 2, 0] against truth [0, 1, 2, 2] -> 2 right.
+Y = np.array([0, 1, 2, 2])
+P = np.array(
+    [
+        [0.7, 0.2, 0.1],  # right
+        [0.1, 0.3, 0.6],  # wrong, truth is 2nd
+        [0.2, 0.2, 0.6],  # right
+        [0.5, 0.1, 0.4],  # wrong, truth is 2nd
+    ]
+)
+
+
+def test_top_k_accuracy() -> None:
+    assert top_k_accuracy(Y, P, 1) == pytest.approx(0.5)
+    assert top_k_accuracy(Y, P, 2) == pytest.approx(1.0)
+    assert top_k_accuracy(Y, P, 10) == pytest.approx(1.0)  # k is clamped to the number of classes
+    assert math.isnan(top_k_accuracy(np.array([], dtype=int), np.zeros((0, 3)), 1))
+
+
+def test_ece_hand_computed() -> None:
+    # 2 bins (0, .5] and (.5, 1]: bin 1 holds row 4 (conf .5, wrong): 1/4 * |0 - .5| = .125;
+    # bin 2 holds rows 1-3 (conf .7 .6 .6, 2 of 3 right): 3/4 * |2/3 - 19/30| = .025.
+    assert expected_calibration_error(Y, P, n_bins=2) == pytest.approx(0.15)
+
+
+def test_ece_perfectly_calibrated_is_zero() -> None:
+    proba = np.tile([0.8, 0.2], (10, 1))
+    y = np.array([0] * 8 + [1] * 2)  # 80% right at 80% confidence
+    assert expected_calibration_error(y, proba) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_ece_overconfident_is_positive() -> None:
+    proba = np.tile([0.99, 0.01], (10, 1))
+    y = np.array([0, 1] * 5)  # 50% right at 99% confidence
+    assert expected_calibration_error(y, proba) == pytest.approx(0.49)
+
+
+def test_ece_empty_is_nan() -> None:
+    assert math.isnan(expected_calibration_error(np.array([], dtype=int), np.zeros((0, 2))))
+
+
+def test_overall_metrics() -> None:
+    m = overall_metrics(Y, P, top_k=2, n_bins=2)
+    assert set(m) == {"accuracy", "macro_f1", "weighted_f1", "top_2_accuracy", "ece", "n"}
+    assert m["accuracy"] == pytest.approx(0.5)
+    # per-class F1: class 0 = 2/3 (p .5, r 1), class 1 = 0, class 2 = .5 (p .5, r .5)
+    assert m["macro_f1"] == pytest.approx((2 / 3 + 0 + 0.5) / 3)
+    assert m["weighted_f1"] == pytest.approx((2 / 3 * 1 + 0 * 1 + 0.5 * 2) / 4)
+    assert m["top_2_accuracy"] == pytest.approx(1.0)
+    assert m["ece"] == pytest.approx(0.15)
+    assert m["n"] == 4.0
+
+
+def test_macro_f1_counts_classes_never_seen() -> None:
+    y = np.array([0, 0])
+    proba = np.array([[0.9, 0.05, 0.05], [0.8, 0.1, 0.1]])
+    m = overall_metrics(y, proba)
+    assert m["accuracy"] == 1.0
+    assert m["macro_f1"] == pytest.approx(1 / 3)  # labels are all classes, absent ones score 0
+
+
+def test_per_class_metrics() -> None:
+    pc = per_class_metrics(Y, P.argmax(axis=1), ["a", "b", "c"])
+    assert pc["a"] == pytest.approx({"precision": 0.5, "recall": 1.0, "f1": 2 / 3, "support": 1})
+    assert pc["b"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 1}
+    assert pc["c"] == pytest.approx({"precision": 0.5, "recall": 0.5, "f1": 0.5, "support": 2})
+
+
+def test_confusion() -> None:
+    cm = confusion(Y, P.argmax(axis=1), 3)
+    assert cm.tolist() == [[1, 0, 0], [0, 0, 1], [1, 0, 1]]
+
+
+def test_encode_labels_unknown_is_minus_one() -> None:
+    assert encode_labels(["b", "zzz", "a"], ["a", "b"]).tolist() == [1, -1, 0]
+
+
+def test_unknown_true_label_is_counted_wrong() -> None:
+    proba = np.array([[0.9, 0.1], [0.9, 0.1], [0.2, 0.8]])
+    report = evaluation_report(["a", "never-seen", "b"], proba, ["a", "b"], top_k=2)
+    assert report["overall"]["accuracy"] == pytest.approx(2 / 3)
+    assert report["overall"]["top_2_accuracy"] == pytest.approx(2 / 3)  # not even in the top k
+    assert report["labels"] == ["a", "b"]
+    assert report["per_class"]["a"]["support"] == 1
+    assert report["confusion_matrix"] == [[1, 0], [0, 1]]
