@@ -25,7 +25,7 @@ DEFAULT_CONFIGS = {"train": REPO_ROOT / "configs" / "train.yaml"}
 
 # Quiet, offline-friendly defaults; a user's own environment wins.
 os.environ.setdefault("ZENML_ANALYTICS_OPT_IN", "false")
-os.environ.setdefault("AUTO_OPEN_DASHBOARD", "false")
+os.environ.setdefault("ZENML_AUTO_OPEN_DASHBOARD", "false")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=__doc__.split("Examples:", 1)[1] if __doc__ else None,
         allow_abbrev=False,
     )
-    action = parser.add_mutually_exclusive_group(required=True)
+    action = parser.add_mutually_exclusive_group()
     action.add_argument("--pipeline", choices=["train"], help="Run a pipeline on the active stack.")
     action.add_argument(
         "--setup-stack",
@@ -195,7 +195,13 @@ def list_datasets() -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)} (see --help)")
+    actions = ("pipeline", "setup_stack", "dashboard", "stop_dashboard", "mlflow_ui", "list_datasets")
+    if not any(getattr(args, name) for name in actions):
+        parser.error("say what to do: --pipeline train, --setup-stack NAME, --dashboard, --stop-dashboard, "
+                     "--mlflow-ui or --list-datasets")
     pipeline_only = [
         "config",
         "dataset_version",

@@ -154,7 +154,7 @@ def normalise_title(title: str) -> str:
 
 
 def _normalise_column(col: pd.Series) -> pd.Series:
-    return col.astype(str).str.replace(_WS, " ", regex=True).str.strip()
+    return col.fillna("").astype(str).str.replace(_WS, " ", regex=True).str.strip()
 
 
 def _join_columns(raw: pd.DataFrame, columns: list[str]) -> pd.Series:
@@ -230,7 +230,7 @@ def validate_and_clean(
         labels = labels.replace(cfg.label_aliases)
     out = pd.DataFrame(
         {
-            COL_ID: raw[cfg.id_field].astype(str).str.strip()
+            COL_ID: _normalise_column(raw[cfg.id_field])
             if cfg.id_field
             else pd.Series(np.arange(len(raw)).astype(str), index=raw.index),
             COL_TEXT: texts,
@@ -252,6 +252,9 @@ def validate_and_clean(
         report.drop("unparseable_date", (~keep).sum())
         out = out[keep]
     if cfg.id_field:
+        keep = out[COL_ID] != ""
+        report.drop("missing_id", (~keep).sum())
+        out = out[keep]
         keep = ~out[COL_ID].duplicated(keep="first")
         report.drop("duplicate_id", (~keep).sum())
         out = out[keep]
@@ -418,6 +421,8 @@ def prepare_dataset(raw: pd.DataFrame, cfg: DataConfig, raw_test: pd.DataFrame |
             dup = clean_test[COL_ID].isin(set(clean[COL_ID]))
             report.drop("test_id_also_in_train_file", dup.sum())
             clean_test = clean_test[~dup]
+        else:  # synthetic ids restart at "0" in each file
+            clean_test = clean_test.assign(**{COL_ID: "test-" + clean_test[COL_ID]})
         report.rows_out = len(clean) + len(clean_test)
     split = split_dataset(clean, cfg, clean_test)
     labels = label_space(split.loc[split[COL_SPLIT] == "train", COL_LABEL], cfg.top_n_labels)

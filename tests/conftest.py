@@ -20,7 +20,7 @@ sys.path.insert(0, str(REPO_ROOT))
 _ZENML_DIR = tempfile.mkdtemp(prefix="zenml-test-store-")
 os.environ["ZENML_CONFIG_PATH"] = _ZENML_DIR
 os.environ["ZENML_ANALYTICS_OPT_IN"] = "false"
-os.environ["AUTO_OPEN_DASHBOARD"] = "false"
+os.environ["ZENML_AUTO_OPEN_DASHBOARD"] = "false"
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TOKENIZERS_PARALLELISM"] = "false"
 os.environ.setdefault("ZENML_LOGGING_VERBOSITY", "WARN")

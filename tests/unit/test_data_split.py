@@ -74,7 +74,9 @@ def test_date_split_with_empty_split_names_the_cutoffs(dated_papers, data_cfg) -
 
 
 def test_given_split_keeps_test_file_and_carves_validation(data_cfg) -> None:
-    cfg = data_cfg(id_field=None, date_field=None, test_source="t.csv", split={"strategy": "given", "validation_fraction": 0.2})
+    cfg = data_cfg(
+        id_field=None, date_field=None, test_source="t.csv", split={"strategy": "given", "validation_fraction": 0.2}
+    )
     train = _labelled(["a"] * 50 + ["b"] * 50)
     test = _labelled(["a"] * 7 + ["b"] * 3, prefix="t")
     out = split_dataset(train, cfg, test)
@@ -257,12 +259,6 @@ def test_prepare_dataset_given_drops_test_rows_also_in_train(data_cfg) -> None:
     assert prepared.report.rows_in == 23
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=DataError,
-    reason="library bug: with data.id_field null each file's synthetic ids restart at '0', so the 'given' "
-    "split's train and test ids collide and check_no_leakage fails (configs/banking77.yaml cannot run)",
-)
 def test_prepare_dataset_given_without_ids(data_cfg) -> None:
     cfg = data_cfg(
         id_field=None, text_fields=["text"], label_field="y", date_field=None, title_field=None,

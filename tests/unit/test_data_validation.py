@@ -128,7 +128,7 @@ def test_label_aliases_are_applied(make_papers, data_cfg) -> None:
 
 def test_nothing_left_is_an_error(make_papers, data_cfg) -> None:
     raw = make_papers([("1", "", "", "cs.LG", "2021-01-01")])
-    with pytest.raises(DataError, match="no usable rows left.*empty_or_short_text"):
+    with pytest.raises(DataError, match=r"no usable rows left.*empty_or_short_text"):
         validate_and_clean(raw, data_cfg())
 
 
@@ -141,11 +141,6 @@ def test_report_accumulates_over_two_files(make_papers, data_cfg) -> None:
     assert report.dropped == {"empty_or_short_text": 2}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="library bug: _normalise_column does astype(str) without fillna, so a null label/title from a "
-    "parquet or hub source becomes the string 'None' instead of being dropped as missing",
-)
 def test_null_values_from_parquet_count_as_missing(data_cfg) -> None:
     raw = pd.DataFrame(
         {

@@ -60,7 +60,12 @@ def _model_card(baseline: dict[str, float] | None) -> str:
         version="7",
         base_model="sentence-transformers/all-MiniLM-L6-v2",
         labels=["cs.CV", "cs.LG"],
-        dataset_meta={"content_hash": "abcdef0123456789ffff", "rows_train": 100, "rows_validation": 20, "rows_test": 40},
+        dataset_meta={
+            "content_hash": "abcdef0123456789ffff",
+            "rows_train": 100,
+            "rows_validation": 20,
+            "rows_test": 40,
+        },
         train_params={"epochs": 1, "learning_rate": 0.0001},
         test_metrics={"accuracy": 0.8125, "macro_f1": 0.75, "n": 40.0},
         baseline_metrics=baseline,
