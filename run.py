@@ -200,8 +200,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(unknown)} (see --help)")
     actions = ("pipeline", "setup_stack", "dashboard", "stop_dashboard", "mlflow_ui", "list_datasets")
     if not any(getattr(args, name) for name in actions):
-        parser.error("say what to do: --pipeline train, --setup-stack NAME, --dashboard, --stop-dashboard, "
-                     "--mlflow-ui or --list-datasets")
+        parser.error(
+            "say what to do: --pipeline train, --setup-stack NAME, --dashboard, --stop-dashboard, "
+            "--mlflow-ui or --list-datasets"
+        )
     pipeline_only = [
         "config",
         "dataset_version",

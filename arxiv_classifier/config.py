@@ -211,6 +211,34 @@ def _deep_set(tree: dict[str, Any], dotted: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
+def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _read_yaml(p: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """Read a config file; `extends: other.yaml` (relative to the file) merges it over that base."""
+    if not p.is_file():
+        raise ConfigError(f"config file {p} does not exist (the shipped ones are in configs/)")
+    if p.resolve() in seen:
+        raise ConfigError(f"config file {p} extends itself (cycle: {[str(s) for s in seen]})")
+    try:
+        loaded = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {p} is not valid YAML: {exc}") from exc
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"config file {p} must hold a mapping of sections, got {type(loaded).__name__}")
+    base = loaded.pop("extends", None)
+    if base is None:
+        return loaded
+    return _deep_merge(_read_yaml(p.parent / str(base), (*seen, p.resolve())), loaded)
+
+
 def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> RunConfig:
     """Read a YAML run config, apply dotted-key overrides, and validate it.
 
@@ -225,16 +253,7 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
     origin = "defaults"
     if path is not None:
         origin = str(path)
-        p = Path(path)
-        if not p.is_file():
-            raise ConfigError(f"config file {p} does not exist (the shipped ones are in configs/)")
-        try:
-            loaded = yaml.safe_load(p.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"config file {p} is not valid YAML: {exc}") from exc
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"config file {p} must hold a mapping of sections, got {type(loaded).__name__}")
-        raw = loaded
+        raw = _read_yaml(Path(path))
     for key, value in (overrides or {}).items():
         if value is not None:
             _deep_set(raw, key, value)

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -34,6 +34,9 @@ from transformers import (
 )
 
 from arxiv_classifier.constants import OFFLINE_MINILM_ID
+
+if TYPE_CHECKING:
+    from arxiv_classifier.config import TrainConfig
 
 logger = logging.getLogger(__name__)
 
@@ -166,6 +169,25 @@ class TrainSettings:
     show_progress: bool = True
 
 
+def settings_from_config(config: TrainConfig, show_progress: bool = True) -> TrainSettings:
+    """The loop's settings from the run config's `train` section (used by steps and benchmarks)."""
+    return TrainSettings(
+        batch_size=config.batch_size,
+        eval_batch_size=config.eval_batch_size,
+        epochs=config.epochs,
+        learning_rate=config.learning_rate,
+        weight_decay=config.weight_decay,
+        warmup_ratio=config.warmup_ratio,
+        freeze_backbone=config.freeze_backbone,
+        seed=config.seed,
+        device=config.device,
+        precision=config.precision,
+        num_threads=config.num_threads,
+        eval_every_epoch=config.eval_every_epoch,
+        show_progress=show_progress,
+    )
+
+
 @dataclass
 class TrainResult:
     history: list[dict[str, float]] = field(default_factory=list)
@@ -285,11 +307,15 @@ def train_classifier(
             epoch_n += n
         if device.type == "cuda":
             torch.cuda.synchronize(device)
-        train_time += time.perf_counter() - start
+        epoch_seconds = time.perf_counter() - start
+        train_time += epoch_seconds
         seen += epoch_n
-        metrics: dict[str, float] = {"train_loss": epoch_loss / max(epoch_n, 1)}
+        metrics: dict[str, float] = {"train_loss": epoch_loss / max(epoch_n, 1), "epoch_train_seconds": epoch_seconds}
         if settings.eval_every_epoch or epoch == settings.epochs:
-            val_loss, preds = evaluate_loss_and_preds(clf, val_feats, settings.eval_batch_size, device, collator)
+            val_start = time.perf_counter()
+            with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_bf16):
+                val_loss, preds = evaluate_loss_and_preds(clf, val_feats, settings.eval_batch_size, device, collator)
+            metrics["epoch_val_seconds"] = time.perf_counter() - val_start
             y = np.asarray(val_labels)
             metrics.update(
                 val_loss=val_loss,

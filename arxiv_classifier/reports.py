@@ -122,13 +122,11 @@ def model_card_markdown(
 ) -> str:
     """A model card in the spirit of Mitchell et al. (2019): what, on what data, how good, limits."""
     keys = [k for k in test_metrics if k != "n"]
+
     def base(k: str) -> str:
         return _fmt(baseline_metrics[k]) if baseline_metrics and k in baseline_metrics else "–"
 
-    rows = "\n".join(
-        f"| {k} | {_fmt(test_metrics[k])} | {base(k)} |"
-        for k in keys
-    )
+    rows = "\n".join(f"| {k} | {_fmt(test_metrics[k])} | {base(k)} |" for k in keys)
     classes = "\n".join(
         f"| `{name}` | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} | {int(m['support'])} |"
         for name, m in per_class.items()

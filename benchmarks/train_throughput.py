@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import math
 import os
 import sys
 import tempfile
@@ -24,13 +25,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import numpy as np
+import torch
 
-from arxiv_classifier.config import load_config, resolve_sources  # noqa: E402
-from arxiv_classifier.constants import COL_LABEL, COL_TEXT  # noqa: E402
-from arxiv_classifier.data import prepare_dataset, read_table  # noqa: E402
-from arxiv_classifier.modeling import (  # noqa: E402
+from arxiv_classifier.config import load_config, resolve_sources
+from arxiv_classifier.constants import COL_LABEL, COL_TEXT
+from arxiv_classifier.data import prepare_dataset, read_table
+from arxiv_classifier.modeling import (
     TrainSettings,
     build_classifier,
     peak_memory_mb,
@@ -50,8 +51,14 @@ def load_texts(n: int, config: str) -> tuple[list[str], list[int], list[str]]:
 def run_ours(texts: list[str], labels: list[int], names: list[str], args: argparse.Namespace) -> float:
     clf = build_classifier(args.model, names, args.max_length)
     settings = TrainSettings(
-        batch_size=args.batch_size, epochs=1, learning_rate=1e-4, seed=args.seed, device=args.device,
-        num_threads=args.threads, eval_every_epoch=False, show_progress=False,
+        batch_size=args.batch_size,
+        epochs=1,
+        learning_rate=1e-4,
+        seed=args.seed,
+        device=args.device,
+        num_threads=args.threads,
+        eval_every_epoch=False,
+        show_progress=False,
     )
     # Validation on 1 example: the loop always scores the last epoch; keep that cost negligible.
     result = train_classifier(clf, texts, labels, texts[:1], labels[:1], settings)
@@ -66,14 +73,28 @@ def run_hf_trainer(texts: list[str], labels: list[int], names: list[str], args: 
     features = [{**{k: enc[k][i] for k in enc}, "labels": labels[i]} for i in range(len(texts))]
     with tempfile.TemporaryDirectory() as out:
         targs = TrainingArguments(
-            output_dir=out, per_device_train_batch_size=args.batch_size, num_train_epochs=1, learning_rate=1e-4,
-            weight_decay=0.01, warmup_ratio=0.1, lr_scheduler_type="linear", seed=args.seed, data_seed=args.seed,
-            logging_strategy="no", save_strategy="no", report_to=[], disable_tqdm=True,
-            use_cpu=pick_device(args.device).type == "cpu", dataloader_num_workers=0,
-            bf16=False, max_grad_norm=1.0,
+            output_dir=out,
+            per_device_train_batch_size=args.batch_size,
+            num_train_epochs=1,
+            learning_rate=1e-4,
+            weight_decay=0.01,
+            warmup_steps=math.ceil(0.1 * math.ceil(len(features) / args.batch_size)),
+            lr_scheduler_type="linear",
+            seed=args.seed,
+            data_seed=args.seed,
+            logging_strategy="no",
+            save_strategy="no",
+            report_to=[],
+            disable_tqdm=True,
+            use_cpu=pick_device(args.device).type == "cpu",
+            dataloader_num_workers=0,
+            bf16=False,
+            max_grad_norm=1.0,
         )
         trainer = Trainer(
-            model=clf.model, args=targs, train_dataset=features,  # type: ignore[arg-type]
+            model=clf.model,
+            args=targs,
+            train_dataset=features,  # type: ignore[arg-type]
             data_collator=DataCollatorWithPadding(clf.tokenizer),
         )
         start = time.perf_counter()
@@ -99,12 +120,17 @@ def main() -> int:
         torch.set_num_threads(args.threads)
 
     texts, labels, names = load_texts(args.samples, args.config)
-    print(f"data: {len(texts)} arXiv papers, {len(names)} labels; model {args.model}; max_length {args.max_length}; "
-          f"batch {args.batch_size}; device {pick_device(args.device)}; torch threads {torch.get_num_threads()}")
-    ours, hf = [], []
+    print(
+        f"data: {len(texts)} arXiv papers, {len(names)} labels; model {args.model}; max_length {args.max_length}; "
+        f"batch {args.batch_size}; device {pick_device(args.device)}; torch threads {torch.get_num_threads()}"
+    )
+    ours: list[float] = []
+    hf: list[float] = []
     for r in range(args.repeats):
         # Alternate the order so neither side always runs on a warmer machine.
-        for name, fn, sink in (("ours", run_ours, ours), ("hf-trainer", run_hf_trainer, hf))[:: 1 if r % 2 == 0 else -1]:
+        for name, fn, sink in (("ours", run_ours, ours), ("hf-trainer", run_hf_trainer, hf))[
+            :: 1 if r % 2 == 0 else -1
+        ]:
             gc.collect()
             value = fn(texts, labels, names, args)
             sink.append(value)
@@ -113,8 +139,10 @@ def main() -> int:
     print(f"ours      : {best_ours:8.2f} samples/s (best of {len(ours)}; all {np.round(ours, 2).tolist()})")
     print(f"hf trainer: {best_hf:8.2f} samples/s (best of {len(hf)}; all {np.round(hf, 2).tolist()})")
     print(f"ratio ours / hf trainer: {best_ours / best_hf:.3f}  (goal >= 1.0)")
-    print(f"peak memory: {peak_memory_mb(pick_device(args.device)):.0f} MB "
-          f"({'GPU allocated' if pick_device(args.device).type == 'cuda' else 'process max RSS'})")
+    print(
+        f"peak memory: {peak_memory_mb(pick_device(args.device)):.0f} MB "
+        f"({'GPU allocated' if pick_device(args.device).type == 'cuda' else 'process max RSS'})"
+    )
     return 0
 
 

@@ -10,26 +10,7 @@ from zenml.enums import ArtifactType
 from arxiv_classifier.config import TrainConfig
 from arxiv_classifier.constants import CLASSIFIER, COL_LABEL, COL_SPLIT, COL_TEXT, TRAINING_HISTORY
 from arxiv_classifier.data import labels_of
-from arxiv_classifier.modeling import TextClassifier, TrainSettings, build_classifier, train_classifier
-
-
-def settings_from_config(config: TrainConfig, show_progress: bool = True) -> TrainSettings:
-    """The loop's settings from the `train` config section (one mapping, used by steps and benchmarks)."""
-    return TrainSettings(
-        batch_size=config.batch_size,
-        eval_batch_size=config.eval_batch_size,
-        epochs=config.epochs,
-        learning_rate=config.learning_rate,
-        weight_decay=config.weight_decay,
-        warmup_ratio=config.warmup_ratio,
-        freeze_backbone=config.freeze_backbone,
-        seed=config.seed,
-        device=config.device,
-        precision=config.precision,
-        num_threads=config.num_threads,
-        eval_every_epoch=config.eval_every_epoch,
-        show_progress=show_progress,
-    )
+from arxiv_classifier.modeling import TextClassifier, build_classifier, settings_from_config, train_classifier
 
 
 @step(experiment_tracker=True)

@@ -7,10 +7,9 @@ import json
 import pytest
 
 from arxiv_classifier.constants import SPLITS
-from arxiv_classifier.data import DataError, check_no_leakage, normalise_text, prepare_dataset
+from arxiv_classifier.data import check_no_leakage, normalise_text, prepare_dataset
 
 pytestmark = pytest.mark.data
-
 
 
 def test_raw_files(banking77_raw, data_dir) -> None:

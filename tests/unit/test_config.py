@@ -203,3 +203,20 @@ def test_resolve_sources_expands_both_sources(monkeypatch: pytest.MonkeyPatch) -
     assert cfg.data.source == "/data/banking77/train.csv"
     assert cfg.data.test_source == "/data/banking77/test.csv"
     assert resolve_sources(load_config()).data.test_source is None
+
+
+def test_extends_merges_over_the_base_file(tmp_path: Path) -> None:
+    (tmp_path / "base.yaml").write_text("data: {top_n_labels: 7, seed: 3}\ntrain: {epochs: 2}\n")
+    (tmp_path / "child.yaml").write_text("extends: base.yaml\ndata: {top_n_labels: 4}\n")
+    cfg = load_config(tmp_path / "child.yaml")
+    assert (cfg.data.top_n_labels, cfg.data.seed, cfg.train.epochs) == (4, 3, 2)
+
+
+def test_extends_cycle_and_missing_base_are_errors(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text("extends: b.yaml\n")
+    (tmp_path / "b.yaml").write_text("extends: a.yaml\n")
+    with pytest.raises(ConfigError, match="extends itself"):
+        load_config(tmp_path / "a.yaml")
+    (tmp_path / "c.yaml").write_text("extends: nowhere.yaml\n")
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "c.yaml")
