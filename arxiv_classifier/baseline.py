@@ -34,6 +34,9 @@ def train_baseline(texts: Sequence[str], labels: Sequence[str], cfg: BaselineCon
     """Fit the baseline; labels are strings so the pipeline predicts label names."""
     model = build_baseline(cfg, seed)
     model.fit(list(texts), list(labels))
+    vectorizer = model.named_steps["tfidf"]
+    if getattr(vectorizer, "stop_words_", None) is not None:
+        vectorizer.stop_words_ = None  # only introspection; can be large (sklearn's own advice)
     return model
 
 
