@@ -33,9 +33,11 @@ from transformers import (
     get_linear_schedule_with_warmup,
 )
 
-from arxiv_classifier.constants import OFFLINE_MINILM_ID
+from arxiv_classifier.constants import COL_LABEL, COL_SPLIT, COL_TEXT, OFFLINE_MINILM_ID
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from arxiv_classifier.config import TrainConfig
 
 logger = logging.getLogger(__name__)
@@ -340,6 +342,24 @@ def train_classifier(
     result.train_samples_per_second = seen / train_time if train_time else 0.0
     result.peak_memory_mb = peak_memory_mb(device)
     return result
+
+
+def train_on_prepared(
+    clf: TextClassifier, frame: pd.DataFrame, settings: TrainSettings, on_epoch_end: EpochCallback | None = None
+) -> TrainResult:
+    """`train_classifier` on a prepared dataset's train and validation splits (labels by `clf.labels`)."""
+    index = {label: i for i, label in enumerate(clf.labels)}
+    train = frame[frame[COL_SPLIT] == "train"]
+    val = frame[frame[COL_SPLIT] == "validation"]
+    return train_classifier(
+        clf,
+        train[COL_TEXT].tolist(),
+        [index[label] for label in train[COL_LABEL]],
+        val[COL_TEXT].tolist(),
+        [index[label] for label in val[COL_LABEL]],
+        settings,
+        on_epoch_end=on_epoch_end,
+    )
 
 
 def peak_memory_mb(device: torch.device | None = None) -> float:

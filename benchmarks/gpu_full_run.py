@@ -119,7 +119,6 @@ def run_transformer(
 
     device = modeling.pick_device(cfg.train.device)
     settings = modeling.settings_from_config(cfg.train, show_progress=log_every > 0)
-    index = {label: i for i, label in enumerate(labels)}
     train = frame[frame[COL_SPLIT] == "train"]
     val = frame[frame[COL_SPLIT] == "validation"]
     test = frame[frame[COL_SPLIT] == "test"]
@@ -150,15 +149,7 @@ def run_transformer(
         print(f"epoch {epoch}: " + ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()), flush=True)
 
     start = time.perf_counter()
-    result = modeling.train_classifier(
-        clf,
-        train[COL_TEXT].tolist(),
-        [index[x] for x in train[COL_LABEL]],
-        val[COL_TEXT].tolist(),
-        [index[x] for x in val[COL_LABEL]],
-        settings,
-        on_epoch_end=on_epoch_end,
-    )
+    result = modeling.train_on_prepared(clf, frame, settings, on_epoch_end=on_epoch_end)
     total_s = time.perf_counter() - start
     marks = [start, *epoch_marks]
     history = []

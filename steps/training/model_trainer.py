@@ -8,9 +8,9 @@ from zenml import ArtifactConfig, log_metadata, step
 from zenml.enums import ArtifactType
 
 from arxiv_classifier.config import TrainConfig
-from arxiv_classifier.constants import CLASSIFIER, COL_LABEL, COL_SPLIT, COL_TEXT, TRAINING_HISTORY
+from arxiv_classifier.constants import CLASSIFIER, TRAINING_HISTORY
 from arxiv_classifier.data import labels_of
-from arxiv_classifier.modeling import TextClassifier, build_classifier, settings_from_config, train_classifier
+from arxiv_classifier.modeling import TextClassifier, build_classifier, settings_from_config, train_on_prepared
 
 
 @step(experiment_tracker=True)
@@ -22,24 +22,13 @@ def model_trainer(
 ]:
     """Train on the train split, pick the best epoch on validation macro-F1."""
     labels = labels_of(dataset)
-    index = {label: i for i, label in enumerate(labels)}
-    train = dataset[dataset[COL_SPLIT] == "train"]
-    val = dataset[dataset[COL_SPLIT] == "validation"]
     classifier = build_classifier(config.model, labels, config.max_length)
     mlflow.log_params({**config.model_dump(), "max_length_effective": classifier.max_length, "num_labels": len(labels)})
 
     def log_epoch(epoch: int, metrics: dict[str, float]) -> None:
         mlflow.log_metrics(metrics, step=epoch)
 
-    result = train_classifier(
-        classifier,
-        train[COL_TEXT].tolist(),
-        [index[label] for label in train[COL_LABEL]],
-        val[COL_TEXT].tolist(),
-        [index[label] for label in val[COL_LABEL]],
-        settings_from_config(config),
-        on_epoch_end=log_epoch,
-    )
+    result = train_on_prepared(classifier, dataset, settings_from_config(config), on_epoch_end=log_epoch)
     summary = {
         "best_epoch": result.best_epoch,
         "best_val_macro_f1": result.best_val_macro_f1,

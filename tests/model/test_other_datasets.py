@@ -9,7 +9,7 @@ from arxiv_classifier.config import load_config, resolve_sources
 from arxiv_classifier.constants import COL_LABEL, COL_TEXT
 from arxiv_classifier.data import prepare_dataset, read_table
 from arxiv_classifier.metrics import evaluation_report
-from arxiv_classifier.modeling import TrainSettings, build_classifier, train_classifier
+from arxiv_classifier.modeling import TrainSettings, build_classifier, train_on_prepared
 from tests.conftest import DATA_DIR, REPO_ROOT
 
 pytestmark = [pytest.mark.slow, pytest.mark.model, pytest.mark.data]
@@ -29,18 +29,11 @@ def test_trains_from_a_config_change_only(config_name: str, n_labels: int) -> No
     raw_test = read_table(cfg.data.test_source) if cfg.data.test_source else None
     prepared = prepare_dataset(raw, cfg.data, raw_test)
     assert len(prepared.labels) == n_labels
-    train, val, test = (prepared.split(s) for s in ("train", "validation", "test"))
-    index = {label: i for i, label in enumerate(prepared.labels)}
+    test = prepared.split("test")
     clf = build_classifier(cfg.train.model, prepared.labels, max_length=32)
     settings = TrainSettings(batch_size=32, epochs=2, learning_rate=1e-3, show_progress=False, seed=0)
-    train_classifier(
-        clf,
-        train[COL_TEXT].tolist(),
-        [index[x] for x in train[COL_LABEL]],
-        val[COL_TEXT].tolist(),
-        [index[x] for x in val[COL_LABEL]],
-        settings,
-    )
+    result = train_on_prepared(clf, prepared.frame, settings)
+    assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
     report = evaluation_report(test[COL_LABEL].tolist(), clf.predict_proba(test[COL_TEXT].tolist()), prepared.labels)
     majority = test[COL_LABEL].value_counts(normalize=True).iloc[0]
     # better than always answering the most frequent class
