@@ -9,7 +9,6 @@ all saved in one directory.
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import math
 import os
@@ -28,11 +27,11 @@ from transformers import (
     AutoModelForSequenceClassification,
     AutoTokenizer,
     DataCollatorWithPadding,
-    PreTrainedModel,
     PreTrainedTokenizerBase,
     get_linear_schedule_with_warmup,
 )
 
+from arxiv_classifier.classifier import TextClassifier, pick_device
 from arxiv_classifier.constants import COL_LABEL, COL_SPLIT, COL_TEXT, OFFLINE_MINILM_ID
 
 if TYPE_CHECKING:
@@ -41,9 +40,6 @@ if TYPE_CHECKING:
     from arxiv_classifier.config import TrainConfig
 
 logger = logging.getLogger(__name__)
-
-#: File written beside the HF files; lets any loader rebuild the classifier without our config.
-CLASSIFIER_META = "classifier.json"
 
 
 def resolve_model_source(model: str) -> str:
@@ -65,68 +61,6 @@ def set_seed(seed: int) -> None:
     torch.manual_seed(seed)
     if torch.cuda.is_available():
         torch.cuda.manual_seed_all(seed)
-
-
-def pick_device(device: str) -> torch.device:
-    if device == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("train.device is 'cuda' but no CUDA device is visible; use 'auto' or 'cpu'")
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
-@dataclass
-class TextClassifier:
-    """A fine-tunable sequence classifier with its tokenizer and max length."""
-
-    model: PreTrainedModel
-    tokenizer: PreTrainedTokenizerBase
-    max_length: int
-    base_model: str = ""
-
-    @property
-    def labels(self) -> list[str]:
-        id2label = self.model.config.id2label or {}
-        return [id2label[i] for i in range(len(id2label))]
-
-    def save(self, path: str | Path) -> None:
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        self.model.save_pretrained(path)
-        self.tokenizer.save_pretrained(path)
-        meta = {"max_length": self.max_length, "labels": self.labels, "base_model": self.base_model}
-        (path / CLASSIFIER_META).write_text(json.dumps(meta, indent=2))
-
-    @classmethod
-    def load(cls, path: str | Path) -> TextClassifier:
-        path = Path(path)
-        meta = json.loads((path / CLASSIFIER_META).read_text())
-        model = AutoModelForSequenceClassification.from_pretrained(path)
-        tokenizer = AutoTokenizer.from_pretrained(path)
-        model.eval()
-        return cls(
-            model=model, tokenizer=tokenizer, max_length=int(meta["max_length"]), base_model=meta.get("base_model", "")
-        )
-
-    @torch.inference_mode()
-    def predict_proba(self, texts: Sequence[str], batch_size: int = 64, device: str = "auto") -> np.ndarray:
-        """Class probabilities, shape (len(texts), num_labels), in `labels` order."""
-        dev = pick_device(device)
-        self.model.to(dev).eval()  # type: ignore[arg-type]
-        out: list[np.ndarray] = []
-        # Sort by length so each batch pads to a similar size; restore order at the end.
-        order = np.argsort([len(t) for t in texts], kind="stable")
-        for start in range(0, len(texts), batch_size):
-            idx = order[start : start + batch_size]
-            enc = self.tokenizer(
-                [texts[i] for i in idx], truncation=True, max_length=self.max_length, padding=True, return_tensors="pt"
-            ).to(dev)
-            logits = self.model(**enc).logits.float()
-            out.append(torch.softmax(logits, dim=-1).cpu().numpy())
-        probs = np.concatenate(out) if out else np.zeros((0, len(self.labels)), dtype=np.float32)
-        restored = np.empty_like(probs)
-        restored[order] = probs
-        return restored
 
 
 def build_classifier(model: str, labels: Sequence[str], max_length: int) -> TextClassifier:

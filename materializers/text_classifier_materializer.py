@@ -14,7 +14,7 @@ from zenml.materializers.base_materializer import BaseMaterializer
 from zenml.metadata.metadata_types import MetadataType
 from zenml.utils import io_utils
 
-from arxiv_classifier.modeling import TextClassifier
+from arxiv_classifier.classifier import TextClassifier
 
 #: Sub-directory of the artifact URI that holds the model directory.
 MODEL_DIR = "model"

@@ -7,10 +7,9 @@ from zenml import get_step_context, log_metadata, step
 from zenml.client import Client
 from zenml.logger import get_logger
 
+from arxiv_classifier.classifier import TextClassifier
 from arxiv_classifier.config import EvaluationConfig, PromotionConfig
 from arxiv_classifier.constants import CLASSIFIER, COL_LABEL, COL_SPLIT, COL_TEXT, PROMOTION_DECISION
-from arxiv_classifier.metrics import evaluation_report
-from arxiv_classifier.modeling import TextClassifier
 from arxiv_classifier.promotion import decide_promotion
 
 logger = get_logger(__name__)
@@ -51,6 +50,8 @@ def model_promoter(
             # A cached re-run links the very same model artifact: its scores are the candidate's.
             production_metrics = dict(test_metrics)
         else:
+            from arxiv_classifier.metrics import evaluation_report
+
             previous: TextClassifier = previous_artifact.load()
             proba = previous.predict_proba(test[COL_TEXT].tolist())
             production_metrics = evaluation_report(

@@ -2,17 +2,14 @@
 
 from typing import Annotated, Any
 
-import mlflow
 import pandas as pd
 from sklearn.pipeline import Pipeline
 from zenml import ArtifactConfig, log_metadata, step
 from zenml.enums import ArtifactType
 
-from arxiv_classifier.baseline import baseline_proba, train_baseline
 from arxiv_classifier.config import BaselineConfig, EvaluationConfig
 from arxiv_classifier.constants import BASELINE_METRICS, BASELINE_MODEL, COL_LABEL, COL_SPLIT, COL_TEXT
 from arxiv_classifier.data import labels_of
-from arxiv_classifier.metrics import evaluation_report
 
 
 @step(experiment_tracker=True)
@@ -23,6 +20,11 @@ def baseline_trainer(
     Annotated[dict[str, Any], BASELINE_METRICS],
 ]:
     """Fit on the train split, score the test split; metrics are logged to MLflow as `baseline_*`."""
+    import mlflow  # heavy imports inside the step: cached runs skip them
+
+    from arxiv_classifier.baseline import baseline_proba, train_baseline
+    from arxiv_classifier.metrics import evaluation_report
+
     labels = labels_of(dataset)
     train = dataset[dataset[COL_SPLIT] == "train"]
     test = dataset[dataset[COL_SPLIT] == "test"]

@@ -3,13 +3,13 @@
 import io
 from typing import Annotated, Any
 
-import mlflow
 import numpy as np
 import pandas as pd
 from PIL import Image
 from zenml import get_step_context, log_metadata, step
 from zenml.types import MarkdownString
 
+from arxiv_classifier.classifier import TextClassifier
 from arxiv_classifier.config import EvaluationConfig
 from arxiv_classifier.constants import (
     COL_ID,
@@ -22,10 +22,7 @@ from arxiv_classifier.constants import (
     TEST_METRICS,
 )
 from arxiv_classifier.data import PreparedData, ValidationReport
-from arxiv_classifier.metrics import evaluation_report
-from arxiv_classifier.modeling import TextClassifier
 from arxiv_classifier.reports import confusion_matrix_png, model_card_markdown
-from arxiv_classifier.serving_requirements import mlflow_pip_requirements
 
 
 def sample_predictions(
@@ -66,6 +63,11 @@ def model_evaluator(
     Annotated[MarkdownString, MODEL_CARD],
 ]:
     """Test-split evaluation of the candidate (the promotion step compares on these same rows)."""
+    import mlflow  # heavy imports inside the step: cached runs skip them
+
+    from arxiv_classifier.metrics import evaluation_report
+    from arxiv_classifier.serving_requirements import mlflow_pip_requirements
+
     labels = classifier.labels
     test = dataset[dataset[COL_SPLIT] == "test"]
     proba = classifier.predict_proba(test[COL_TEXT].tolist(), batch_size=64)

@@ -2,15 +2,14 @@
 
 from typing import Annotated, Any
 
-import mlflow
 import pandas as pd
 from zenml import ArtifactConfig, log_metadata, step
 from zenml.enums import ArtifactType
 
+from arxiv_classifier.classifier import TextClassifier
 from arxiv_classifier.config import TrainConfig
 from arxiv_classifier.constants import CLASSIFIER, TRAINING_HISTORY
 from arxiv_classifier.data import labels_of
-from arxiv_classifier.modeling import TextClassifier, build_classifier, settings_from_config, train_on_prepared
 
 
 @step(experiment_tracker=True)
@@ -21,6 +20,11 @@ def model_trainer(
     Annotated[dict[str, Any], TRAINING_HISTORY],
 ]:
     """Train on the train split, pick the best epoch on validation macro-F1."""
+    # Heavy imports inside the step: a fully cached pipeline run then never loads torch.
+    import mlflow
+
+    from arxiv_classifier.modeling import build_classifier, settings_from_config, train_on_prepared
+
     labels = labels_of(dataset)
     classifier = build_classifier(config.model, labels, config.max_length)
     mlflow.log_params({**config.model_dump(), "max_length_effective": classifier.max_length, "num_labels": len(labels)})

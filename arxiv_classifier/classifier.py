@@ -1,0 +1,94 @@
+"""The self-describing classifier: a Hugging Face model + tokenizer + max length, in one directory.
+
+Kept free of module-level torch/transformers imports: ZenML imports this type to wire steps, and a
+fully cached pipeline run should not pay for loading torch.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+#: File written beside the HF files; lets any loader rebuild the classifier without our config.
+CLASSIFIER_META = "classifier.json"
+
+
+def pick_device(device: str) -> torch.device:
+    import torch
+
+    if device == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("train.device is 'cuda' but no CUDA device is visible; use 'auto' or 'cpu'")
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+@dataclass
+class TextClassifier:
+    """A fine-tunable sequence classifier with its tokenizer and max length."""
+
+    model: PreTrainedModel
+    tokenizer: PreTrainedTokenizerBase
+    max_length: int
+    base_model: str = ""
+
+    @property
+    def labels(self) -> list[str]:
+        id2label = self.model.config.id2label or {}
+        return [id2label[i] for i in range(len(id2label))]
+
+    def save(self, path: str | Path) -> None:
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        self.model.save_pretrained(path)
+        self.tokenizer.save_pretrained(path)
+        meta = {"max_length": self.max_length, "labels": self.labels, "base_model": self.base_model}
+        (path / CLASSIFIER_META).write_text(json.dumps(meta, indent=2))
+
+    @classmethod
+    def load(cls, path: str | Path) -> TextClassifier:
+        path = Path(path)
+        meta = json.loads((path / CLASSIFIER_META).read_text())
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        model = AutoModelForSequenceClassification.from_pretrained(path)
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        model.eval()
+        return cls(
+            model=model, tokenizer=tokenizer, max_length=int(meta["max_length"]), base_model=meta.get("base_model", "")
+        )
+
+    def predict_proba(self, texts: Sequence[str], batch_size: int = 64, device: str = "auto") -> np.ndarray:
+        """Class probabilities, shape (len(texts), num_labels), in `labels` order."""
+        import torch
+
+        with torch.inference_mode():
+            return self._predict_proba(texts, batch_size, pick_device(device))
+
+    def _predict_proba(self, texts: Sequence[str], batch_size: int, dev: torch.device) -> np.ndarray:
+        import torch
+
+        self.model.to(dev).eval()  # type: ignore[arg-type]
+        out: list[np.ndarray] = []
+        # Sort by length so each batch pads to a similar size; restore order at the end.
+        order = np.argsort([len(t) for t in texts], kind="stable")
+        for start in range(0, len(texts), batch_size):
+            idx = order[start : start + batch_size]
+            enc = self.tokenizer(
+                [texts[i] for i in idx], truncation=True, max_length=self.max_length, padding=True, return_tensors="pt"
+            ).to(dev)
+            logits = self.model(**enc).logits.float()
+            out.append(torch.softmax(logits, dim=-1).cpu().numpy())
+        probs = np.concatenate(out) if out else np.zeros((0, len(self.labels)), dtype=np.float32)
+        restored = np.empty_like(probs)
+        restored[order] = probs
+        return restored
