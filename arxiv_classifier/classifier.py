@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,14 +31,23 @@ def pick_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-@dataclass
 class TextClassifier:
-    """A fine-tunable sequence classifier with its tokenizer and max length."""
+    """A fine-tunable sequence classifier with its tokenizer and max length.
 
-    model: PreTrainedModel
-    tokenizer: PreTrainedTokenizerBase
-    max_length: int
-    base_model: str = ""
+    A plain class, not a dataclass: pydantic (which ZenML uses to check step inputs) would try to
+    resolve a dataclass's field annotations, and those name transformers types we import lazily.
+    """
+
+    def __init__(
+        self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, max_length: int, base_model: str = ""
+    ) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+        self.base_model = base_model
+
+    def __repr__(self) -> str:
+        return f"TextClassifier(base_model={self.base_model!r}, labels={self.labels}, max_length={self.max_length})"
 
     @property
     def labels(self) -> list[str]:

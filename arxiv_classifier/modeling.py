@@ -63,8 +63,8 @@ def set_seed(seed: int) -> None:
         torch.cuda.manual_seed_all(seed)
 
 
-def build_classifier(model: str, labels: Sequence[str], max_length: int) -> TextClassifier:
-    """Load a pretrained encoder with a fresh classification head for `labels`."""
+def build_classifier(model: str, labels: Sequence[str], max_length: int, seed: int = 42) -> TextClassifier:
+    """Load a pretrained encoder with a fresh classification head for `labels` (initialised from `seed`)."""
     source = resolve_model_source(model)
     tokenizer = AutoTokenizer.from_pretrained(source)
     limit = getattr(tokenizer, "model_max_length", None)
@@ -72,6 +72,7 @@ def build_classifier(model: str, labels: Sequence[str], max_length: int) -> Text
         logger.warning("max_length %d exceeds %s's limit %d; clamping to %d", max_length, model, limit, limit)
         max_length = int(limit)
     id2label = dict(enumerate(labels))
+    set_seed(seed)  # the new head's weights are drawn here
     hf_model = AutoModelForSequenceClassification.from_pretrained(
         source,
         num_labels=len(labels),

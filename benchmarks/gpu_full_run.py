@@ -124,8 +124,7 @@ def run_transformer(
     test = frame[frame[COL_SPLIT] == "test"]
 
     start = time.perf_counter()
-    modeling.set_seed(cfg.train.seed)  # the fresh head's initialisation is seeded too
-    clf = modeling.build_classifier(cfg.train.model, labels, cfg.train.max_length)
+    clf = modeling.build_classifier(cfg.train.model, labels, cfg.train.max_length, seed=cfg.train.seed)
     dtypes = sorted({str(p.dtype) for p in clf.model.parameters()})
     if dtypes != ["torch.float32"]:
         print(f"model loaded as {dtypes}; casting to float32", flush=True)

@@ -49,7 +49,7 @@ def load_texts(n: int, config: str) -> tuple[list[str], list[int], list[str]]:
 
 
 def run_ours(texts: list[str], labels: list[int], names: list[str], args: argparse.Namespace) -> float:
-    clf = build_classifier(args.model, names, args.max_length)
+    clf = build_classifier(args.model, names, args.max_length, seed=args.seed)
     settings = TrainSettings(
         batch_size=args.batch_size,
         epochs=1,
@@ -68,7 +68,7 @@ def run_ours(texts: list[str], labels: list[int], names: list[str], args: argpar
 def run_hf_trainer(texts: list[str], labels: list[int], names: list[str], args: argparse.Namespace) -> float:
     from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
 
-    clf = build_classifier(args.model, names, args.max_length)
+    clf = build_classifier(args.model, names, args.max_length, seed=args.seed)
     enc = clf.tokenizer(texts, truncation=True, max_length=clf.max_length)
     features = [{**{k: enc[k][i] for k in enc}, "labels": labels[i]} for i in range(len(texts))]
     with tempfile.TemporaryDirectory() as out:

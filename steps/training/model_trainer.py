@@ -26,7 +26,7 @@ def model_trainer(
     from arxiv_classifier.modeling import build_classifier, settings_from_config, train_on_prepared
 
     labels = labels_of(dataset)
-    classifier = build_classifier(config.model, labels, config.max_length)
+    classifier = build_classifier(config.model, labels, config.max_length, seed=config.seed)
     mlflow.log_params({**config.model_dump(), "max_length_effective": classifier.max_length, "num_labels": len(labels)})
 
     def log_epoch(epoch: int, metrics: dict[str, float]) -> None:
