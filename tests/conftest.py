@@ -17,7 +17,9 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-_ZENML_DIR = tempfile.mkdtemp(prefix="zenml-test-store-")
+# Tests also import this module as `tests.conftest`; a second import must not make a second store.
+_ZENML_DIR = os.environ.get("ARXIV_TEST_ZENML_STORE") or tempfile.mkdtemp(prefix="zenml-test-store-")
+os.environ["ARXIV_TEST_ZENML_STORE"] = _ZENML_DIR
 os.environ["ZENML_CONFIG_PATH"] = _ZENML_DIR
 os.environ["ZENML_ANALYTICS_OPT_IN"] = "false"
 os.environ["ZENML_AUTO_OPEN_DASHBOARD"] = "false"

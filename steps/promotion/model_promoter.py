@@ -65,7 +65,7 @@ def model_promoter(
     record = {
         **decision.as_dict(),
         "stage": config.stage,
-        "candidate_version": model.version,
+        "candidate_version": model.number,
         "previous_version": production_version,
     }
     log_metadata(metadata={"promotion": record}, infer_model=True)

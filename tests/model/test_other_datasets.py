@@ -9,7 +9,7 @@ from arxiv_classifier.config import load_config, resolve_sources
 from arxiv_classifier.constants import COL_LABEL, COL_TEXT
 from arxiv_classifier.data import prepare_dataset, read_table
 from arxiv_classifier.metrics import evaluation_report
-from arxiv_classifier.modeling import TrainSettings, build_classifier, train_on_prepared
+from arxiv_classifier.modeling import build_classifier, settings_from_config, train_on_prepared
 from tests.conftest import DATA_DIR, REPO_ROOT
 
 pytestmark = [pytest.mark.slow, pytest.mark.model, pytest.mark.data]
@@ -31,7 +31,7 @@ def test_trains_from_a_config_change_only(config_name: str, n_labels: int) -> No
     assert len(prepared.labels) == n_labels
     test = prepared.split("test")
     clf = build_classifier(cfg.train.model, prepared.labels, max_length=32)
-    settings = TrainSettings(batch_size=32, epochs=2, learning_rate=1e-3, show_progress=False, seed=0)
+    settings = settings_from_config(cfg.train, show_progress=False)  # the config's own hyper-parameters
     result = train_on_prepared(clf, prepared.frame, settings)
     assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
     report = evaluation_report(test[COL_LABEL].tolist(), clf.predict_proba(test[COL_TEXT].tolist()), prepared.labels)
