@@ -4,7 +4,6 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha256sum requirements/pipeline.lock | cut -c1-12)
-export HF_HUB_OFFLINE ?= 1
 export ZENML_ANALYTICS_OPT_IN ?= false
 
 .PHONY: install train train-quick test lint format dashboard mlflow-ui benchmark clean
