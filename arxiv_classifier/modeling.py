@@ -15,7 +15,7 @@ import os
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -108,21 +108,9 @@ class TrainSettings:
 
 def settings_from_config(config: TrainConfig, show_progress: bool = True) -> TrainSettings:
     """The loop's settings from the run config's `train` section (used by steps and benchmarks)."""
-    return TrainSettings(
-        batch_size=config.batch_size,
-        eval_batch_size=config.eval_batch_size,
-        epochs=config.epochs,
-        learning_rate=config.learning_rate,
-        weight_decay=config.weight_decay,
-        warmup_ratio=config.warmup_ratio,
-        freeze_backbone=config.freeze_backbone,
-        seed=config.seed,
-        device=config.device,
-        precision=config.precision,
-        num_threads=config.num_threads,
-        eval_every_epoch=config.eval_every_epoch,
-        show_progress=show_progress,
-    )
+    names = {f.name for f in fields(TrainSettings)} - {"show_progress"}
+    values = {k: v for k, v in config.model_dump().items() if k in names}
+    return TrainSettings(**values, show_progress=show_progress)
 
 
 @dataclass

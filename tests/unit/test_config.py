@@ -220,3 +220,15 @@ def test_extends_cycle_and_missing_base_are_errors(tmp_path: Path) -> None:
     (tmp_path / "c.yaml").write_text("extends: nowhere.yaml\n")
     with pytest.raises(ConfigError, match="does not exist"):
         load_config(tmp_path / "c.yaml")
+
+
+def test_every_training_loop_setting_comes_from_the_config() -> None:
+    import dataclasses
+
+    from arxiv_classifier.modeling import TrainSettings, settings_from_config
+
+    loop_fields = {f.name for f in dataclasses.fields(TrainSettings)} - {"show_progress"}
+    assert loop_fields <= set(load_config().train.model_dump()), "a loop setting has no config field"
+    cfg = load_config(overrides={"train.epochs": 3, "train.learning_rate": 0.002, "train.freeze_backbone": True})
+    settings = settings_from_config(cfg.train, show_progress=False)
+    assert (settings.epochs, settings.learning_rate, settings.freeze_backbone) == (3, 0.002, True)
