@@ -7,7 +7,6 @@ notebooks of a user share one implementation.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -441,7 +440,3 @@ def prepare_dataset(raw: pd.DataFrame, cfg: DataConfig, raw_test: pd.DataFrame |
 def labels_of(frame: pd.DataFrame) -> list[str]:
     """The label space of a prepared dataset: the labels of its training split, sorted."""
     return sorted(frame.loc[frame[COL_SPLIT] == "train", COL_LABEL].unique().tolist())
-
-
-def env_flag(name: str) -> bool:
-    return os.environ.get(name, "").lower() in {"1", "true", "yes"}

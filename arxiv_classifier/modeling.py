@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import logging
 import math
-import os
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -292,7 +291,3 @@ def peak_memory_mb(device: torch.device | None = None) -> float:
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def cpu_threads() -> int:
-    return int(os.environ.get("OMP_NUM_THREADS") or torch.get_num_threads())
