@@ -105,3 +105,14 @@ def banking77_prepared(banking77_raw: tuple[pd.DataFrame, pd.DataFrame], banking
 @pytest.fixture(scope="session")
 def tweets_prepared(tweets_raw: pd.DataFrame, tweets_cfg: RunConfig) -> PreparedData:
     return prepare_dataset(tweets_raw, without_caps(tweets_cfg).data)
+
+
+def assert_split_sizes_equal_caps(prepared: PreparedData, cfg: RunConfig) -> None:
+    """Each split of `prepared` has exactly the config's sample cap rows."""
+    sample = cfg.data.sample
+    counts = prepared.frame["split"].value_counts()
+    assert (counts["train"], counts["validation"], counts["test"]) == (
+        sample.max_train,
+        sample.max_validation,
+        sample.max_test,
+    )

@@ -8,6 +8,7 @@ import pytest
 
 from arxiv_classifier.constants import SPLITS
 from arxiv_classifier.data import check_no_leakage, normalise_text, prepare_dataset
+from tests.data.conftest import assert_split_sizes_equal_caps
 
 pytestmark = pytest.mark.data
 
@@ -44,10 +45,4 @@ def test_prepared_labels(banking77_prepared) -> None:
 def test_sample_caps(banking77_raw, banking77_cfg) -> None:
     train, test = banking77_raw
     capped = prepare_dataset(train, banking77_cfg.data, test)
-    sample = banking77_cfg.data.sample
-    counts = capped.frame["split"].value_counts()
-    assert (counts["train"], counts["validation"], counts["test"]) == (
-        sample.max_train,
-        sample.max_validation,
-        sample.max_test,
-    )
+    assert_split_sizes_equal_caps(capped, banking77_cfg)

@@ -6,6 +6,7 @@ import pytest
 
 from arxiv_classifier.constants import SPLITS
 from arxiv_classifier.data import check_no_leakage, prepare_dataset
+from tests.data.conftest import assert_split_sizes_equal_caps
 
 pytestmark = pytest.mark.data
 
@@ -51,11 +52,5 @@ def test_keyword_is_joined_into_the_text(tweets_prepared, tweets_raw) -> None:
 
 def test_sample_caps(tweets_raw, tweets_cfg) -> None:
     capped = prepare_dataset(tweets_raw, tweets_cfg.data)
-    sample = tweets_cfg.data.sample
-    counts = capped.frame["split"].value_counts()
-    assert (counts["train"], counts["validation"], counts["test"]) == (
-        sample.max_train,
-        sample.max_validation,
-        sample.max_test,
-    )
+    assert_split_sizes_equal_caps(capped, tweets_cfg)
     check_no_leakage(capped.frame)
