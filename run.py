@@ -10,6 +10,11 @@ Examples:
     python run.py --setup-stack local                       # register the local stack (idempotent)
     python run.py --dashboard                               # ZenML dashboard on http://127.0.0.1:8237
     python run.py --mlflow-ui                               # MLflow UI on these runs
+    python run.py --pipeline deploy                         # drift gate, then serve the production version
+    python run.py --endpoint                                # URL of the running deployment
+    python run.py --infer --title "..." --summary "..."     # ask the deployed endpoint
+    python run.py --infer --json-file papers.json           # a batch: [{"title": ..., "summary": ...}, ...]
+    python run.py --pipeline batch-inference                # score incoming papers into outputs/predictions
 """
 
 from __future__ import annotations
@@ -21,7 +26,11 @@ from pathlib import Path
 from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent
-DEFAULT_CONFIGS = {"train": REPO_ROOT / "configs" / "train.yaml"}
+DEFAULT_CONFIGS = {
+    "train": REPO_ROOT / "configs" / "train.yaml",
+    "deploy": REPO_ROOT / "configs" / "deploy.yaml",
+    "batch-inference": REPO_ROOT / "configs" / "batch_inference.yaml",
+}
 
 # Quiet, offline-friendly defaults; a user's own environment wins.
 os.environ.setdefault("ZENML_ANALYTICS_OPT_IN", "false")
@@ -59,7 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
         allow_abbrev=False,
     )
     action = parser.add_mutually_exclusive_group()
-    action.add_argument("--pipeline", choices=["train"], help="Run a pipeline on the active stack.")
+    action.add_argument("--pipeline", choices=sorted(DEFAULT_CONFIGS), help="Run a pipeline on the active stack.")
+    action.add_argument(
+        "--infer", action="store_true", help="Send papers to the deployed endpoint; print category and confidence."
+    )
+    action.add_argument("--endpoint", action="store_true", help="Print the URL of the running deployment.")
     action.add_argument(
         "--setup-stack",
         metavar="NAME",
@@ -109,6 +122,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="Override train.freeze_backbone (train only the classification head).",
     )
     run.add_argument("--port", type=_positive_int, help="Port for --dashboard (8237) or --mlflow-ui (5000).")
+
+    infer = parser.add_argument_group("inference options (with --infer)")
+    infer.add_argument("--title", help="Title of one paper.")
+    infer.add_argument("--summary", help="Abstract of one paper.")
+    infer.add_argument(
+        "--json-file", "--json_file", dest="json_file", type=Path, help="JSON list of {title, summary} objects."
+    )
+    infer.add_argument("--url", help="Endpoint base URL (default: the running deployment of the model).")
     return parser
 
 
@@ -127,6 +148,94 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
         "data.seed": args.seed,
         "train.freeze_backbone": args.freeze_backbone,
     }
+
+
+def _production_version_or_exit(model_name: str, stage: str) -> None:
+    from zenml.client import Client
+
+    try:
+        Client().get_model_version(model_name, stage)
+    except KeyError:
+        raise SystemExit(
+            f"error: model '{model_name}' has no {stage} version yet. Train one first: python run.py --pipeline train"
+        ) from None
+
+
+def run_deployment(args: argparse.Namespace) -> int:
+    from zenml import Model
+
+    from arxiv_classifier.config import DeployRunConfig, load_config
+    from pipelines import deployment_pipeline
+    from stacks import select_stack_for_run
+
+    config = load_config(args.config or DEFAULT_CONFIGS["deploy"], None, DeployRunConfig)
+    select_stack_for_run(require_model_deployer=True)
+    _production_version_or_exit(config.model_name, config.stage)
+    deployment_pipeline.with_options(model=Model(name=config.model_name, version=config.stage))(config=config)
+    return 0
+
+
+def run_batch_inference(args: argparse.Namespace) -> int:
+    from zenml import Model
+
+    from arxiv_classifier.config import BatchInferenceConfig, load_config
+    from pipelines import batch_inference_pipeline
+    from stacks import select_stack_for_run
+
+    config = load_config(args.config or DEFAULT_CONFIGS["batch-inference"], None, BatchInferenceConfig)
+    select_stack_for_run(require_experiment_tracker=False)
+    _production_version_or_exit(config.model_name, config.stage)
+    batch_inference_pipeline.with_options(model=Model(name=config.model_name, version=config.stage))(config=config)
+    return 0
+
+
+def running_endpoint(model_name: str) -> str:
+    """Base URL of the model's running deployment (newest first)."""
+    from zenml.client import Client
+
+    from steps.deployment.endpoint_deployer import current_deployments
+
+    deployer = Client().active_stack.model_deployer
+    if deployer is None:
+        raise SystemExit("error: the active stack has no model deployer; `zenml stack set local`")
+    for service in current_deployments(deployer, model_name):
+        if service.is_running:
+            return str(service.base_url)
+    raise SystemExit(
+        f"error: no running deployment of '{model_name}'. Deploy with `python run.py --pipeline deploy`, or start "
+        "a stopped one: `zenml model-deployer models list` then `zenml model-deployer models start <UUID>`"
+    )
+
+
+def run_inference(args: argparse.Namespace) -> int:
+    import json
+
+    from arxiv_classifier.constants import DEFAULT_MODEL_NAME
+    from arxiv_classifier.endpoint import EndpointError, predict
+
+    if args.json_file:
+        try:
+            papers = json.loads(args.json_file.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise SystemExit(f"error: cannot read {args.json_file} as JSON: {exc}") from None
+        if isinstance(papers, dict):
+            papers = [papers]
+    elif args.title is not None or args.summary is not None:
+        papers = [{"title": args.title or "", "summary": args.summary or ""}]
+    else:
+        raise SystemExit("error: --infer needs --title/--summary or --json-file")
+    url = args.url or running_endpoint(DEFAULT_MODEL_NAME)
+    try:
+        answer = predict(url, papers)
+    except EndpointError as exc:
+        print(f"error: the endpoint refused the request: {exc}", file=sys.stderr)
+        return 2
+    body = answer.get("jsonData", answer)
+    for paper, pred in zip(papers, body["predictions"], strict=True):
+        title = str(paper.get("title", ""))[:70] if isinstance(paper, dict) else ""
+        print(f"{pred['category']:<12} {pred['confidence']:.3f}  {title}")
+    print(f"(model {body.get('model_name', '?')} version {body.get('model_version', '?')} at {url})")
+    return 0
 
 
 def run_training(args: argparse.Namespace) -> int:
@@ -193,32 +302,48 @@ def list_datasets() -> int:
     return 0
 
 
+_TRAIN_ONLY = (
+    "dataset_version",
+    "data_source",
+    "model",
+    "max_train",
+    "max_test",
+    "epochs",
+    "max_length",
+    "batch_size",
+    "learning_rate",
+    "seed",
+)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
     if unknown:
         parser.error(f"unrecognized arguments: {' '.join(unknown)} (see --help)")
-    actions = ("pipeline", "setup_stack", "dashboard", "stop_dashboard", "mlflow_ui", "list_datasets")
+    actions = (
+        "pipeline",
+        "setup_stack",
+        "dashboard",
+        "stop_dashboard",
+        "mlflow_ui",
+        "list_datasets",
+        "infer",
+        "endpoint",
+    )
     if not any(getattr(args, name) for name in actions):
         parser.error(
-            "say what to do: --pipeline train, --setup-stack NAME, --dashboard, --stop-dashboard, "
-            "--mlflow-ui or --list-datasets"
+            "say what to do: --pipeline {train,deploy,batch-inference}, --infer, --endpoint, --setup-stack NAME, "
+            "--dashboard, --stop-dashboard, --mlflow-ui or --list-datasets"
         )
-    pipeline_only = [
-        "config",
-        "dataset_version",
-        "data_source",
-        "model",
-        "max_train",
-        "max_test",
-        "epochs",
-        "max_length",
-        "batch_size",
-        "learning_rate",
-        "seed",
-    ]
+    if not args.infer and any(getattr(args, n) is not None for n in ("title", "summary", "json_file", "url")):
+        parser.error("--title, --summary, --json-file and --url only apply with --infer")
+    if args.pipeline in ("deploy", "batch-inference"):
+        given = [f"--{n.replace('_', '-')}" for n in _TRAIN_ONLY if getattr(args, n) is not None]
+        if given or args.no_cache or args.freeze_backbone is not None:
+            parser.error(f"{', '.join(given) or '--no-cache/--freeze-backbone'} only apply with --pipeline train")
     if not args.pipeline:
-        given = [f"--{name.replace('_', '-')}" for name in pipeline_only if getattr(args, name) is not None]
+        given = [f"--{name.replace('_', '-')}" for name in ("config", *_TRAIN_ONLY) if getattr(args, name) is not None]
         if given or args.no_cache or args.freeze_backbone is not None:
             parser.error(f"{', '.join(given) or '--no-cache/--freeze-backbone'} only apply with --pipeline")
 
@@ -229,6 +354,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.pipeline == "train":
             return run_training(args)
+        if args.pipeline == "deploy":
+            return run_deployment(args)
+        if args.pipeline == "batch-inference":
+            return run_batch_inference(args)
+        if args.infer:
+            return run_inference(args)
+        if args.endpoint:
+            from arxiv_classifier.constants import DEFAULT_MODEL_NAME
+
+            print(running_endpoint(DEFAULT_MODEL_NAME))
+            return 0
         if args.setup_stack:
             from stacks import ensure_stack
 

@@ -11,7 +11,7 @@ import os
 import re
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -21,6 +21,9 @@ from arxiv_classifier.constants import DEFAULT_MODEL_NAME, OFFLINE_MINILM_ID
 REPO_ROOT = Path(__file__).resolve().parent.parent
 #: Where `${DATA_DIR}` points when the environment does not say otherwise.
 DEFAULT_DATA_DIR = REPO_ROOT.parent / "shared" / "data"
+
+
+_C = TypeVar("_C", bound="BaseModel")
 
 
 class ConfigError(ValueError):
@@ -175,6 +178,114 @@ class RunConfig(_Strict):
     promotion: PromotionConfig = Field(default_factory=PromotionConfig)  # type: ignore[arg-type]
 
 
+#: The RSS-feed preamble of `arxiv/unlabelled.csv.gz` abstracts ("arXiv:ID vN Announce Type: new  Abstract: ...").
+RSS_PREAMBLE = r"^\s*arXiv:\S+\s+Announce Type:\s*\S+\s+Abstract:\s*"
+
+
+class CurrentDataConfig(_Strict):
+    """The incoming papers the drift check compares with the model's training data."""
+
+    source: str = Field(
+        "${DATA_DIR}/arxiv/unlabelled.csv.gz", description="Papers to check / score (same source kinds as data.source)."
+    )
+    id_field: str | None = Field("id", description="Unique id column; null if there is none.")
+    text_fields: list[str] = Field(["title", "summary"], min_length=1, description="Columns joined into the text.")
+    strip_pattern: str | None = Field(
+        RSS_PREAMBLE, description="Regex removed from the start of every text field (feed boilerplate); null keeps all."
+    )
+    date_field: str | None = Field(None, description="Date column for the window below (null: no window).")
+    start: date | None = Field(None, description="Keep papers dated on or after this day.")
+    end: date | None = Field(None, description="Keep papers dated before this day.")
+    label_field: str | None = Field(None, description="Label column, for restrict_to_model_labels (labelled sources).")
+    label_aliases: dict[str, str] = Field(default_factory=dict, description="Label renames before restricting.")
+    restrict_to_model_labels: bool = Field(
+        False, description="Keep only papers whose label is one the model knows (needs label_field)."
+    )
+    max_rows: int | None = Field(1000, ge=1, description="Random sample of at most this many papers; null keeps all.")
+    seed: int = Field(42, description="Seed of the sample.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CurrentDataConfig:
+        if (self.start or self.end) and not self.date_field:
+            raise ValueError("a date window (start/end) needs date_field")
+        if self.restrict_to_model_labels and not self.label_field:
+            raise ValueError("restrict_to_model_labels needs label_field")
+        if self.start and self.end and self.start >= self.end:
+            raise ValueError(f"start {self.start} must be before end {self.end}")
+        if self.strip_pattern:
+            try:
+                re.compile(self.strip_pattern)
+            except re.error as exc:
+                raise ValueError(f"strip_pattern is not a valid regular expression: {exc}") from None
+        return self
+
+
+class DriftConfig(_Strict):
+    """The Evidently drift check: which statistics, which thresholds, and when it blocks."""
+
+    current: CurrentDataConfig = Field(default_factory=CurrentDataConfig)  # type: ignore[arg-type]
+    max_reference_rows: int = Field(1000, ge=50, description="Sample of the model's training split used as reference.")
+    numeric_stattest: str = Field("wasserstein", description="Evidently stat test for text length, word count, UNK rate.")
+    numeric_threshold: float = Field(0.1, gt=0, description="Drift when the numeric test's score passes this.")
+    categorical_stattest: str = Field("jensenshannon", description="Evidently stat test for the predicted-label mix.")
+    categorical_threshold: float = Field(0.1, gt=0, description="Drift when the categorical test's score passes this.")
+    embedding_threshold: float = Field(
+        0.55, gt=0.5, le=1.0, description="Embedding drift: ROC AUC of a classifier telling reference from current."
+    )
+    max_drifted_share: float = Field(
+        0.4, ge=0.0, le=1.0, description="The gate blocks when the share of drifted checks is at least this."
+    )
+    batch_size: int = Field(64, ge=1, description="Batch size of the model pass that yields labels and embeddings.")
+    override_reason: str | None = Field(
+        None,
+        description="Deploy even if the gate fails. Must say why; recorded on the model version. Never a default.",
+    )
+
+    @field_validator("override_reason")
+    @classmethod
+    def _reason_is_real(cls, value: str | None) -> str | None:
+        if value is not None and len(value.strip()) < 10:
+            raise ValueError("override_reason must explain the override (at least 10 characters) or be null")
+        return value
+
+
+class ServingConfig(_Strict):
+    """How the endpoint serves: workers, limits, and the smoke test after each deployment."""
+
+    workers: int = Field(1, ge=1, description="Gunicorn worker processes (each loads the model).")
+    threads: int = Field(1, ge=1, description="Threads per worker.")
+    torch_threads: int | None = Field(None, ge=1, description="torch intra-op threads per worker (null: torch's choice).")
+    max_batch: int = Field(64, ge=1, description="Largest batch one request may carry; larger ones get a 400.")
+    top_k: int = Field(3, ge=1, description="Categories returned per paper, with their probabilities.")
+    ready_timeout: int = Field(300, ge=10, description="Seconds a new server has to report ready.")
+    smoke_papers: int = Field(8, ge=1, description="Real papers sent to a new deployment before it is kept.")
+    replicas: int = Field(1, ge=1, description="Replicas (remote deployers).")
+
+
+class DeployRunConfig(_Strict):
+    """One deployment run: the file passed with `run.py --pipeline deploy --config`."""
+
+    model_name: str = Field(DEFAULT_MODEL_NAME, description="ZenML Model (Model Control Plane) name.")
+    stage: Literal["production", "staging"] = Field("production", description="The model version deployed.")
+    drift: DriftConfig = Field(default_factory=DriftConfig)  # type: ignore[arg-type]
+    serving: ServingConfig = Field(default_factory=ServingConfig)  # type: ignore[arg-type]
+
+
+class BatchInferenceConfig(_Strict):
+    """One batch-inference run: score incoming papers with the production model."""
+
+    model_name: str = Field(DEFAULT_MODEL_NAME, description="ZenML Model (Model Control Plane) name.")
+    stage: Literal["production", "staging"] = Field("production", description="The model version used.")
+    drift: DriftConfig = Field(default_factory=DriftConfig)  # type: ignore[arg-type]
+    papers: CurrentDataConfig = Field(
+        default_factory=lambda: CurrentDataConfig(max_rows=2000),  # type: ignore[call-arg]
+        description="The papers to score.",
+    )
+    top_k: int = Field(3, ge=1, description="Categories written per paper.")
+    batch_size: int = Field(64, ge=1, description="Inference batch size.")
+    output_dir: str = Field("outputs/predictions", description="Where the CSV and JSONL files are written.")
+
+
 def expand_path_vars(value: str) -> str:
     """Expand `${VAR}` in a source string; `${DATA_DIR}` defaults to ../shared/data."""
     env = dict(os.environ)
@@ -239,12 +350,15 @@ def _read_yaml(p: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     return _deep_merge(_read_yaml(p.parent / str(base), (*seen, p.resolve())), loaded)
 
 
-def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> RunConfig:
+def load_config(
+    path: str | Path | None = None, overrides: dict[str, Any] | None = None, schema: type[_C] | None = None
+) -> _C:
     """Read a YAML run config, apply dotted-key overrides, and validate it.
 
     Args:
         path: YAML file; None means all defaults.
         overrides: e.g. `{"train.epochs": 2}`; applied after the file.
+        schema: the config model (RunConfig by default; DeployRunConfig, BatchInferenceConfig).
 
     Raises:
         ConfigError: the file is missing, not a mapping, or a value is invalid.
@@ -259,7 +373,7 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
             _deep_set(raw, key, value)
             origin = f"{origin} + command-line overrides" if "overrides" not in origin else origin
     try:
-        return RunConfig.model_validate(raw)
+        return (schema or RunConfig).model_validate(raw)  # type: ignore[return-value]
     except ValidationError as exc:
         raise ConfigError(_format_validation_error(exc, origin)) from None
 
@@ -278,3 +392,9 @@ def resolve_sources(cfg: RunConfig) -> RunConfig:
         }
     )
     return cfg.model_copy(update={"data": data})
+
+
+def resolve_papers_source(papers: CurrentDataConfig) -> CurrentDataConfig:
+    """`resolve_sources` for a source of incoming papers."""
+    os.environ.setdefault("DATA_DIR", str(DEFAULT_DATA_DIR))
+    return papers.model_copy(update={"source": expand_path_vars(papers.source)})

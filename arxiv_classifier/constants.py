@@ -32,3 +32,13 @@ SPLITS = ("train", "validation", "test")
 
 #: Label used for rows outside the top-N label space when the rule is 'other'.
 OTHER_LABEL = "other"
+
+#: Artifact names (outputs of the deployment and batch-inference pipelines).
+INCOMING_PAPERS = "incoming_papers"
+DRIFT_RESULT = "drift_result"
+DRIFT_REPORT = "drift_report"
+DRIFT_SUMMARY = "drift_summary"
+GATE_DECISION = "gate_decision"
+DEPLOYMENT = "deployment"
+SMOKE_TEST = "smoke_test"
+BATCH_PREDICTIONS = "batch_predictions"

@@ -27,10 +27,19 @@ class ComponentSpec:
 
 
 @dataclass
+class FlavorSpec:
+    """A custom flavor the stack needs: the component type and the flavor class's import path."""
+
+    type: str
+    source: str
+
+
+@dataclass
 class StackSpec:
     name: str
     description: str
     components: list[ComponentSpec]
+    flavors: list[FlavorSpec] = field(default_factory=list)
 
 
 def load_stack_spec(name: str) -> StackSpec:
@@ -43,7 +52,24 @@ def load_stack_spec(name: str) -> StackSpec:
         ComponentSpec(type=ctype, name=c["name"], flavor=c["flavor"], configuration=dict(c.get("configuration") or {}))
         for ctype, c in raw["components"].items()
     ]
-    return StackSpec(name=raw["name"], description=raw.get("description", ""), components=components)
+    flavors = [FlavorSpec(type=f["type"], source=f["source"]) for f in raw.get("flavors") or []]
+    return StackSpec(name=raw["name"], description=raw.get("description", ""), components=components, flavors=flavors)
+
+
+def ensure_flavor(flavor: FlavorSpec) -> bool:
+    """Register a custom flavor if the store does not know it yet. Returns True when it was created."""
+    from zenml.client import Client
+    from zenml.enums import StackComponentType
+    from zenml.stack.flavor import validate_flavor_source
+
+    ctype = StackComponentType(flavor.type)
+    _, flavor_obj = validate_flavor_source(source=flavor.source, component_type=ctype)
+    try:
+        Client().get_flavor_by_name_and_type(flavor_obj.name, ctype)
+        return False
+    except KeyError:
+        Client().create_flavor(source=flavor.source, component_type=ctype)
+        return True
 
 
 def ensure_stack(name: str, activate: bool = False) -> list[str]:
@@ -61,6 +87,9 @@ def ensure_stack(name: str, activate: bool = False) -> list[str]:
     client = Client()
     spec = load_stack_spec(name)
     created: list[str] = []
+    for flavor in spec.flavors:
+        if ensure_flavor(flavor):
+            created.append(f"flavor {flavor.source}")
     for comp in spec.components:
         ctype = StackComponentType(comp.type)
         try:
@@ -77,20 +106,24 @@ def ensure_stack(name: str, activate: bool = False) -> list[str]:
                 f"but stacks/{name}.yaml wants '{comp.flavor}'. Rename or delete it: "
                 f"zenml {comp.type.replace('_', '-')} delete {comp.name}"
             )
+    wanted = {StackComponentType(c.type): c.name for c in spec.components}
     try:
-        client.get_stack(spec.name, allow_name_prefix_match=False)
+        stack = client.get_stack(spec.name, allow_name_prefix_match=False)
     except KeyError:
-        client.create_stack(
-            name=spec.name,
-            components={StackComponentType(c.type): c.name for c in spec.components},
-        )
+        client.create_stack(name=spec.name, components=wanted)
         created.append(f"stack '{spec.name}'")
+    else:
+        # A stack registered by an earlier version of this project may lack a component: add it.
+        missing = {t: n for t, n in wanted.items() if t not in stack.components}
+        if missing:
+            client.update_stack(spec.name, component_updates=missing)
+            created.extend(f"{t.value} '{n}' added to stack '{spec.name}'" for t, n in missing.items())
     if activate and client.active_stack_model.name != spec.name:
         client.activate_stack(spec.name)
     return created
 
 
-def select_stack_for_run(require_experiment_tracker: bool = True) -> str:
+def select_stack_for_run(require_experiment_tracker: bool = True, require_model_deployer: bool = False) -> str:
     """Decide which stack a run uses and say so.
 
     ZenML's own `default` stack has no experiment tracker, so a run there is moved to the project's
@@ -115,5 +148,16 @@ def select_stack_for_run(require_experiment_tracker: bool = True) -> str:
                 f"logs to. Switch with `zenml stack set {LOCAL_STACK}` (register it with "
                 f"`python run.py --setup-stack {LOCAL_STACK}`) or add an MLflow tracker to '{active.name}'."
             )
+    if require_model_deployer:
+        from zenml.enums import StackComponentType
+
+        if not active.components.get(StackComponentType.MODEL_DEPLOYER):
+            if active.name == LOCAL_STACK:
+                ensure_stack(LOCAL_STACK)  # a `local` stack registered before the deployer existed
+            else:
+                raise StackError(
+                    f"the active stack '{active.name}' has no model deployer. Switch with `zenml stack set "
+                    f"{LOCAL_STACK}` or add one to '{active.name}' (`zenml stack update -d <deployer>`)."
+                )
     print(f"Running on stack '{active.name}' (the active stack; change it with `zenml stack set NAME`).")
     return str(active.name)

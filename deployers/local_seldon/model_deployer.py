@@ -1,0 +1,112 @@
+"""The local Seldon model deployer: starts, stops and deletes local microservice deployments."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import ClassVar, cast
+from uuid import UUID
+
+from zenml.config.global_config import GlobalConfiguration
+from zenml.logger import get_logger
+from zenml.model_deployers import BaseModelDeployer
+from zenml.services import BaseService, ServiceConfig
+from zenml.services.service import BaseDeploymentService
+
+from deployers.local_seldon.flavor import LocalSeldonModelDeployerConfig, LocalSeldonModelDeployerFlavor
+from deployers.local_seldon.service import LocalSeldonDeploymentConfig, LocalSeldonDeploymentService
+from deployers.serving_env import DEFAULT_SERVING_VENV, ensure_serving_env
+
+logger = get_logger(__name__)
+
+DEFAULT_TIMEOUT = 300
+
+
+class LocalSeldonModelDeployer(BaseModelDeployer):
+    """Deploys model directories to local `seldon-core-microservice` daemons (one per deployment)."""
+
+    NAME: ClassVar[str] = "LocalSeldon"
+    FLAVOR: ClassVar[type[LocalSeldonModelDeployerFlavor]] = LocalSeldonModelDeployerFlavor
+
+    @property
+    def config(self) -> LocalSeldonModelDeployerConfig:
+        return cast(LocalSeldonModelDeployerConfig, self._config)
+
+    @property
+    def local_path(self) -> str:
+        """Runtime files (config, PID, log) of this component's deployments."""
+        return os.path.join(GlobalConfiguration().local_stores_path, str(self.id))
+
+    @property
+    def serving_venv(self) -> Path:
+        return Path(self.config.serving_venv) if self.config.serving_venv else DEFAULT_SERVING_VENV
+
+    def deployment_config(self, **settings: object) -> LocalSeldonDeploymentConfig:
+        """A service config for this deployer: creates the serving environment on first use."""
+        python = ensure_serving_env(self.serving_venv)
+        return LocalSeldonDeploymentConfig(
+            serving_python=str(python),
+            host=self.config.host,
+            root_runtime_path=self.local_path,
+            **settings,  # type: ignore[arg-type]
+        )
+
+    def perform_deploy_model(self, id: UUID, config: ServiceConfig, timeout: int = DEFAULT_TIMEOUT) -> BaseService:
+        """Start a NEW daemon for this config; existing deployments are left running.
+
+        Replacing a deployment (start new, check it, then stop the old) is the deployment step's job,
+        so that users are never left without a server.
+        """
+        cfg = cast(LocalSeldonDeploymentConfig, config)
+        model_dir = Path(cfg.model_dir)
+        if not (model_dir / "classifier.json").is_file():
+            raise FileNotFoundError(f"{model_dir} is not a classifier directory (no classifier.json)")
+        cfg.root_runtime_path = self.local_path
+        service = LocalSeldonDeploymentService(uuid=id, config=cfg)
+        service.start(timeout=timeout)
+        if not service.is_running:
+            log = self._tail(service)
+            service.stop(timeout=30, force=True)
+            raise RuntimeError(f"the model server did not become ready within {timeout} s. Last log lines:\n{log}")
+        return service
+
+    @staticmethod
+    def _tail(service: BaseService, lines: int = 25) -> str:
+        try:
+            return "".join(list(service.get_logs(tail=lines)))
+        except Exception as exc:  # the log is a diagnosis aid; its absence must not hide the real error
+            return f"(no log: {exc})"
+
+    @staticmethod
+    def get_model_server_info(service: BaseService) -> dict[str, str | None]:  # type: ignore[override]
+        svc = cast(LocalSeldonDeploymentService, service)
+        return {
+            "PREDICTION_URL": svc.prediction_url,
+            "BASE_URL": svc.base_url,
+            "HEALTH_CHECK_URL": svc.get_healthcheck_url(),
+            "METRICS_URL": svc.metrics_url,
+            "MODEL_NAME": svc.config.model_name,
+            "MODEL_VERSION": svc.config.model_version,
+            "MODEL_DIR": svc.config.model_dir,
+            "SERVICE_PATH": svc.status.runtime_path,
+            "DAEMON_PID": str(svc.status.pid) if svc.status.pid else None,
+            "LOG_FILE": svc.status.log_file,
+        }
+
+    def perform_stop_model(
+        self, service: BaseService, timeout: int = DEFAULT_TIMEOUT, force: bool = False
+    ) -> BaseService:
+        service.stop(timeout=timeout, force=force)
+        return service
+
+    def perform_start_model(self, service: BaseService, timeout: int = DEFAULT_TIMEOUT) -> BaseService:
+        service.start(timeout=timeout)
+        return service
+
+    def perform_delete_model(self, service: BaseService, timeout: int = DEFAULT_TIMEOUT, force: bool = False) -> None:
+        svc = cast(BaseDeploymentService, service)
+        svc.stop(timeout=timeout, force=force)
+        runtime = getattr(svc.status, "runtime_path", None)
+        if runtime and os.path.isdir(runtime):
+            shutil.rmtree(runtime, ignore_errors=True)

@@ -1,0 +1,229 @@
+"""One local deployment: a `seldon-core-microservice` daemon serving one model directory.
+
+The daemon runs from the serving virtualenv through `serving/launch_local.py`, which binds loopback
+(Seldon itself always binds 0.0.0.0) and detaches; ZenML tracks it by its PID file and health URL.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import psutil
+from pydantic import Field
+from zenml.logger import get_logger
+from zenml.models.v2.misc.service import ServiceType
+from zenml.services import (
+    HTTPEndpointHealthMonitor,
+    HTTPEndpointHealthMonitorConfig,
+    LocalDaemonService,
+    LocalDaemonServiceConfig,
+    LocalDaemonServiceEndpoint,
+    LocalDaemonServiceEndpointConfig,
+    ServiceEndpointProtocol,
+)
+from zenml.services.local.local_service import LocalDaemonServiceStatus
+from zenml.services.local.local_service_endpoint import LocalDaemonServiceEndpointStatus
+from zenml.services.service import BaseDeploymentService
+from zenml.utils.networking_utils import port_available, scan_for_available_port
+
+from deployers.serving_env import SERVING_DIR
+
+logger = get_logger(__name__)
+
+PREDICTION_PATH = "api/v1.0/predictions"
+HEALTH_PATH = "health/status"
+METRICS_PATH = "metrics"
+#: Seldon's import name of the serving class (module `serving/arxiv_model.py`).
+SERVING_CLASS = "arxiv_model.ArxivClassifier"
+
+
+class LocalSeldonDeploymentConfig(LocalDaemonServiceConfig):
+    """What one deployment serves and how.
+
+    Attributes:
+        model_dir: the self-describing model directory (model + tokenizer + classifier.json).
+        model_name / model_version: the Model Control Plane version served (answered with each prediction).
+        serving_python: the serving virtualenv's python.
+        host: bind address (loopback).
+        workers / threads / torch_threads / max_batch / top_k: microservice settings.
+    """
+
+    model_dir: str
+    model_name: str = ""
+    model_version: str = ""
+    model_version_id: str = ""
+    serving_python: str
+    host: str = "127.0.0.1"
+    workers: int = 1
+    threads: int = 1
+    torch_threads: int | None = None
+    max_batch: int = 64
+    top_k: int = 3
+    #: The pipeline run that made this deployment (each run deploys anew; nothing is silently reused).
+    deployed_by_run: str = ""
+
+    def seldon_parameters(self) -> list[dict[str, str]]:
+        params = [
+            ("model_dir", self.model_dir, "STRING"),
+            ("model_name", self.model_name, "STRING"),
+            ("model_version", self.model_version, "STRING"),
+            ("max_batch", str(self.max_batch), "INT"),
+            ("top_k", str(self.top_k), "INT"),
+        ]
+        if self.torch_threads:
+            params.append(("torch_threads", str(self.torch_threads), "INT"))
+        return [{"name": n, "value": v, "type": t} for n, v, t in params]
+
+
+class LocalSeldonEndpointStatus(LocalDaemonServiceEndpointStatus):
+    """Endpoint status plus the Prometheus metrics port picked at start."""
+
+    metrics_port: int | None = None
+
+
+class LocalSeldonEndpoint(LocalDaemonServiceEndpoint):
+    """The REST endpoint (protocol v1) and the metrics port of a local deployment."""
+
+    status: LocalSeldonEndpointStatus = Field(default_factory=LocalSeldonEndpointStatus)
+    monitor: HTTPEndpointHealthMonitor  # type: ignore[assignment]
+
+    def prepare_for_start(self) -> None:
+        super().prepare_for_start()
+        metrics = self.status.metrics_port
+        if not metrics or metrics == self.status.port or not port_available(metrics, self.config.ip_address):
+            metrics = scan_for_available_port(start=(self.status.port or 8000) + 1)
+        self.status.metrics_port = metrics
+
+    @property
+    def base_url(self) -> str | None:
+        return self.status.uri.rstrip("/") if self.status.uri else None
+
+    @property
+    def metrics_url(self) -> str | None:
+        if not self.status.metrics_port:
+            return None
+        return f"http://{self.status.hostname}:{self.status.metrics_port}/{METRICS_PATH}"
+
+
+class LocalSeldonServiceStatus(LocalDaemonServiceStatus):
+    """Daemon status whose PID check knows our launcher (ZenML's expects its own entry point)."""
+
+    @property
+    def pid(self) -> int | None:
+        from zenml.utils.daemon import get_daemon_pid_if_running
+
+        if not self.pid_file or not self.runtime_path:
+            return None
+        pid = get_daemon_pid_if_running(self.pid_file)
+        if not pid:
+            return None
+        try:
+            cmdline = psutil.Process(pid).cmdline()
+        except psutil.Error:
+            return None
+        # A stale PID file may name a recycled PID: it must be our launcher for this service.
+        return pid if any(str(self.runtime_path) in part for part in cmdline) else None
+
+
+class LocalSeldonDeploymentService(LocalDaemonService, BaseDeploymentService):
+    """A Seldon Core microservice running locally as a ZenML-managed daemon."""
+
+    SERVICE_TYPE = ServiceType(
+        name="local-seldon-deployment",
+        type="model-serving",
+        flavor="local_seldon",
+        description="Seldon Core Python microservice running locally",
+        logo_url="https://public-flavor-logos.s3.eu-central-1.amazonaws.com/model_deployer/seldon.png",
+    )
+
+    config: LocalSeldonDeploymentConfig
+    status: LocalSeldonServiceStatus = Field(default_factory=LocalSeldonServiceStatus)
+    endpoint: LocalSeldonEndpoint
+
+    def __init__(self, config: LocalSeldonDeploymentConfig | dict[str, Any], **attrs: Any) -> None:
+        if not isinstance(config, LocalSeldonDeploymentConfig):
+            config = LocalSeldonDeploymentConfig.model_validate(config)
+        if "endpoint" not in attrs or attrs["endpoint"] is None:
+            attrs["endpoint"] = LocalSeldonEndpoint(
+                config=LocalDaemonServiceEndpointConfig(
+                    protocol=ServiceEndpointProtocol.HTTP, ip_address=config.host, allocate_port=True
+                ),
+                monitor=HTTPEndpointHealthMonitor(
+                    config=HTTPEndpointHealthMonitorConfig(healthcheck_uri_path=HEALTH_PATH, use_head_request=False)
+                ),
+            )
+        super().__init__(config=config, **attrs)
+
+    def _get_daemon_cmd(self) -> tuple[list[str], dict[str, str]]:
+        # The parent writes the service's config file and picks the runtime paths; we swap the command.
+        super()._get_daemon_cmd()
+        assert self.status.pid_file and self.status.runtime_path
+        log_file = self.status.log_file or os.path.join(self.status.runtime_path, "service.log")
+        Path(log_file).touch()
+        port = self.endpoint.status.port
+        metrics_port = self.endpoint.status.metrics_port
+        cfg = self.config
+        command = [
+            cfg.serving_python,
+            str(SERVING_DIR / "launch_local.py"),
+            "--host",
+            cfg.host,
+            "--pid-file",
+            self.status.pid_file,
+            "--log-file",
+            log_file,
+            "--daemon",
+            "--",
+            SERVING_CLASS,
+            "--service-type",
+            "MODEL",
+            "--http-port",
+            str(port),
+            "--metrics-port",
+            str(metrics_port),
+            "--grpc-workers",
+            "0",
+            "--workers",
+            str(cfg.workers),
+            "--threads",
+            str(cfg.threads),
+            "--parameters",
+            json.dumps(cfg.seldon_parameters()),
+        ]
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("ZENML_", "PYTHONPATH"))}
+        env.update({"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"})
+        env["PYTHONPATH"] = str(SERVING_DIR)
+        return command, env
+
+    def run(self) -> None:  # pragma: no cover - the launcher runs the server, never ZenML's entry point
+        raise NotImplementedError("the local Seldon deployment runs through serving/launch_local.py")
+
+    @property
+    def prediction_url(self) -> str | None:
+        if not self.is_running or not self.endpoint.base_url:
+            return None
+        return f"{self.endpoint.base_url}/{PREDICTION_PATH}"
+
+    @property
+    def base_url(self) -> str | None:
+        return self.endpoint.base_url
+
+    @property
+    def metrics_url(self) -> str | None:
+        return self.endpoint.metrics_url
+
+    def get_healthcheck_url(self) -> str | None:
+        return f"{self.endpoint.base_url}/{HEALTH_PATH}" if self.endpoint.base_url else None
+
+    def predict(self, papers: list[dict[str, str]]) -> dict[str, Any]:
+        """Send papers to the running endpoint (protocol v1 `jsonData`)."""
+        from arxiv_classifier.endpoint import predict
+
+        if not self.is_running or not self.endpoint.base_url:
+            raise RuntimeError(
+                f"deployment {self.uuid} is not running; start it with `zenml model-deployer models start`"
+            )
+        return predict(self.endpoint.base_url, papers)

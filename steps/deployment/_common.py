@@ -1,0 +1,57 @@
+"""What the deployment steps share: the served model version's artifacts and the active deployer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+from zenml.client import Client
+
+from arxiv_classifier.constants import CLASSIFIER, PREPARED_DATASET
+
+
+class DeploymentError(RuntimeError):
+    """Deployment cannot go on; the message says why and what to do."""
+
+
+def classifier_artifact(model: Any) -> Any:
+    artifact = model.get_artifact(CLASSIFIER)
+    if artifact is None:
+        raise DeploymentError(
+            f"model {model.name} version {model.version} has no '{CLASSIFIER}' artifact; "
+            "train one with `python run.py --pipeline train`"
+        )
+    return artifact
+
+
+def training_dataset(model: Any) -> pd.DataFrame:
+    """The prepared dataset this model version was trained on, from its own artifacts (not from disk).
+
+    A version trained with `--dataset-version` did not produce its dataset: it is then the input of
+    the step that produced the classifier.
+    """
+    artifact = model.get_artifact(PREPARED_DATASET)
+    if artifact is None:
+        producer = Client().get_run_step(classifier_artifact(model).producer_step_run_id)
+        inputs = producer.inputs.get("dataset")
+        artifact = inputs[0] if isinstance(inputs, list) else inputs
+    if artifact is None:
+        raise DeploymentError(f"cannot find the training data of model {model.name} version {model.version}")
+    return artifact.load()
+
+
+def split_title_summary(text: str) -> tuple[str, str]:
+    """Undo `data.join_text` for arXiv rows: the title is the first line, the abstract the rest."""
+    title, _, summary = text.partition("\n")
+    return title, summary
+
+
+def active_model_deployer() -> Any:
+    deployer = Client().active_stack.model_deployer
+    if deployer is None:
+        stack = Client().active_stack_model.name
+        raise DeploymentError(
+            f"the active stack '{stack}' has no model deployer. Use the project's local stack "
+            "(`python run.py --setup-stack local`) or add one: `zenml stack update -d <deployer>`"
+        )
+    return deployer

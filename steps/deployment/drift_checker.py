@@ -1,0 +1,62 @@
+"""Evidently drift check of incoming papers against the served model version's own training data."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import pandas as pd
+from zenml import get_step_context, log_metadata, step
+from zenml.logger import get_logger
+from zenml.types import HTMLString
+
+from arxiv_classifier.config import DriftConfig, resolve_papers_source
+from arxiv_classifier.constants import COL_SPLIT, COL_TEXT, DRIFT_REPORT, DRIFT_RESULT, DRIFT_SUMMARY
+from steps.deployment._common import classifier_artifact, training_dataset
+
+logger = get_logger(__name__)
+
+
+@step(enable_cache=False)
+def drift_checker(
+    config: DriftConfig, current: pd.DataFrame | None = None
+) -> tuple[
+    Annotated[dict[str, Any], DRIFT_RESULT],
+    Annotated[HTMLString, DRIFT_REPORT],
+    Annotated[HTMLString, DRIFT_SUMMARY],
+]:
+    """Compare incoming papers with the model version's training split; never raises.
+
+    Any error while checking becomes a failed result (fail closed): the gate step decides. The
+    verdict is recorded on the model version as `drift_check` metadata.
+
+    Args:
+        config: thresholds and the incoming-papers source (read here unless `current` is given).
+        current: already-loaded incoming papers (batch inference passes the papers it scores).
+    """
+    from arxiv_classifier import drift
+
+    model = get_step_context().model
+    report_html = "<p>No Evidently report: the drift check failed before producing one (see the summary).</p>"
+    try:
+        classifier = classifier_artifact(model).load()
+        dataset = training_dataset(model)
+        train = dataset[dataset[COL_SPLIT] == "train"]
+        reference = train.sample(n=min(config.max_reference_rows, len(train)), random_state=config.current.seed)
+        if current is None:
+            current = drift.load_papers(resolve_papers_source(config.current), classifier.labels)
+        elif config.current.max_rows and len(current) > config.current.max_rows:
+            current = current.sample(n=config.current.max_rows, random_state=config.current.seed)
+        logger.info("Drift check: %d reference papers vs %d incoming papers", len(reference), len(current))
+        ref_features, _, ref_emb = drift.model_features(classifier, reference[COL_TEXT].tolist(), config.batch_size)
+        cur_features, _, cur_emb = drift.model_features(classifier, current[COL_TEXT].tolist(), config.batch_size)
+        result, report_html = drift.run_drift_check(ref_features, ref_emb, cur_features, cur_emb, config)
+    except Exception as exc:  # fail closed: an error in the check is a failed check, recorded as such
+        logger.exception("The drift check failed")
+        result = drift.failed_check_result(f"{type(exc).__name__}: {exc}", config)
+    record = result.as_dict()
+    log_metadata(metadata={"drift_check": record}, infer_model=True)
+    if result.passed:
+        logger.info("Drift check passed: %s", result.summary_markdown().splitlines()[0])
+    else:
+        logger.warning("Drift check FAILED: %s", result.summary_markdown().splitlines()[0])
+    return record, HTMLString(report_html), HTMLString(result.summary_html())
