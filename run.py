@@ -161,6 +161,13 @@ def _production_version_or_exit(model_name: str, stage: str) -> None:
         ) from None
 
 
+def _resolved_drift(drift: Any) -> Any:
+    """Concrete data locations in the run's record (ZenML also refuses unset ${VAR}s in snapshots)."""
+    from arxiv_classifier.config import resolve_papers_source
+
+    return drift.model_copy(update={"current": resolve_papers_source(drift.current)})
+
+
 def run_deployment(args: argparse.Namespace) -> int:
     from zenml import Model
 
@@ -169,20 +176,38 @@ def run_deployment(args: argparse.Namespace) -> int:
     from stacks import select_stack_for_run
 
     config = load_config(args.config or DEFAULT_CONFIGS["deploy"], None, DeployRunConfig)
+    config = config.model_copy(update={"drift": _resolved_drift(config.drift)})
     select_stack_for_run(require_model_deployer=True)
     _production_version_or_exit(config.model_name, config.stage)
-    deployment_pipeline.with_options(model=Model(name=config.model_name, version=config.stage))(config=config)
+    try:
+        deployment_pipeline.with_options(model=Model(name=config.model_name, version=config.stage))(config=config)
+    except Exception as exc:
+        print(f"error: the deployment pipeline stopped: {_root_message(exc)}", file=sys.stderr)
+        return 1
     return 0
+
+
+def _root_message(exc: BaseException) -> str:
+    """The message of the gate / smoke-test failure behind a pipeline failure, if that is what it was."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if type(seen).__name__ in ("DeploymentBlocked", "SmokeTestFailed", "DeploymentError"):
+            return str(seen)
+        seen = seen.__cause__ or seen.__context__
+    return f"{exc} (the failing step's message is above)"
 
 
 def run_batch_inference(args: argparse.Namespace) -> int:
     from zenml import Model
 
-    from arxiv_classifier.config import BatchInferenceConfig, load_config
+    from arxiv_classifier.config import BatchInferenceConfig, load_config, resolve_papers_source
     from pipelines import batch_inference_pipeline
     from stacks import select_stack_for_run
 
     config = load_config(args.config or DEFAULT_CONFIGS["batch-inference"], None, BatchInferenceConfig)
+    config = config.model_copy(
+        update={"drift": _resolved_drift(config.drift), "papers": resolve_papers_source(config.papers)}
+    )
     select_stack_for_run(require_experiment_tracker=False)
     _production_version_or_exit(config.model_name, config.stage)
     batch_inference_pipeline.with_options(model=Model(name=config.model_name, version=config.stage))(config=config)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from pathlib import Path
 from typing import ClassVar, cast
 from uuid import UUID
@@ -64,17 +65,31 @@ class LocalSeldonModelDeployer(BaseModelDeployer):
             raise FileNotFoundError(f"{model_dir} is not a classifier directory (no classifier.json)")
         cfg.root_runtime_path = self.local_path
         service = LocalSeldonDeploymentService(uuid=id, config=cfg)
-        service.start(timeout=timeout)
-        if not service.is_running:
-            log = self._tail(service)
-            service.stop(timeout=30, force=True)
-            raise RuntimeError(f"the model server did not become ready within {timeout} s. Last log lines:\n{log}")
+        service.start(timeout=0)
+        self.wait_until_ready(service, timeout)
         return service
+
+    def wait_until_ready(self, service: LocalSeldonDeploymentService, timeout: int) -> None:
+        """Wait for /health/status; fail fast (with the server's log) if the daemon dies while loading."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if service.is_running:
+                return
+            if service.status.pid is None:
+                time.sleep(1)  # the launcher may not have written its PID file yet
+                if service.status.pid is None and not service.is_running:
+                    raise RuntimeError(
+                        f"the model server exited while starting. Last log lines:\n{self._tail(service)}"
+                    )
+            time.sleep(0.5)
+        log = self._tail(service)
+        service.stop(timeout=30, force=True)
+        raise RuntimeError(f"the model server did not become ready within {timeout} s. Last log lines:\n{log}")
 
     @staticmethod
     def _tail(service: BaseService, lines: int = 25) -> str:
         try:
-            return "".join(list(service.get_logs(tail=lines)))
+            return "\n".join(line.rstrip("\n") for line in service.get_logs(tail=lines))
         except Exception as exc:  # the log is a diagnosis aid; its absence must not hide the real error
             return f"(no log: {exc})"
 
@@ -101,7 +116,8 @@ class LocalSeldonModelDeployer(BaseModelDeployer):
         return service
 
     def perform_start_model(self, service: BaseService, timeout: int = DEFAULT_TIMEOUT) -> BaseService:
-        service.start(timeout=timeout)
+        service.start(timeout=0)
+        self.wait_until_ready(cast(LocalSeldonDeploymentService, service), timeout)
         return service
 
     def perform_delete_model(self, service: BaseService, timeout: int = DEFAULT_TIMEOUT, force: bool = False) -> None:

@@ -1,0 +1,447 @@
+"""Seldon Core 1.18 (protocol v1) model that puts arXiv papers into their primary category.
+
+Runs in the *serving* environment (seldon-core, torch, transformers; see requirements.lock) and imports
+nothing from `arxiv_classifier` or ZenML. It loads a model directory written by
+`arxiv_classifier.classifier.TextClassifier.save`: Hugging Face `save_pretrained` model and tokenizer
+files plus `classifier.json` = {"max_length": int, "labels": [...], "base_model": str}.
+
+Started by `seldon-core-microservice arxiv_model.ArxivClassifier --service-type MODEL --parameters '[...]'`
+(or `serving/launch_local.py` on the local stack). Parameters (all optional):
+
+    model_dir      STRING  model directory (default: $MODEL_DIR, else /mnt/models, where Seldon puts it)
+    model_name     STRING  echoed in every answer and in /health/status
+    model_version  STRING  echoed in every answer and in /health/status
+    max_batch      INT     most papers in one request (default 64); larger batches are a 400
+    top_k          INT     how many (category, probability) pairs each prediction lists (default 3)
+    torch_threads  INT     torch intra-op threads per worker; 0 leaves torch's default
+
+Contract (POST /api/v1.0/predictions):
+
+    {"jsonData": {"title": "...", "summary": "..."}}             one paper
+    {"jsonData": [{"title": "...", "summary": "..."}, ...]}      a batch (other keys in a paper are ignored)
+      -> {"jsonData": {"predictions": [P, ...], "model_name": ..., "model_version": ...},
+          "meta": {"tags": {"model_name": ..., "model_version": ...}, "metrics": [...]}}
+
+    {"data": {"names": ["title", "summary"], "ndarray": [["<title>", "<summary>"], ...]}}
+      ("names" is optional and may swap the two columns)
+      -> {"data": {"names": ["category", "confidence", "top_k"], "ndarray": [[category, confidence, top_k], ...]},
+          "meta": {"tags": {...}, "metrics": [...]}}
+
+    P = {"category": str, "confidence": float, "top_k": [{"category": str, "probability": float}, ...]}
+    with `top_k` sorted by probability, highest first, and `confidence` the top class's probability.
+
+Both fields must be present and be strings; one of them may be empty, not both. The model input is
+built exactly like training's (`arxiv_classifier.data.join_text`), and texts longer than the model's
+`max_length` tokens are truncated. A malformed request (including a body that is not JSON) is answered
+with HTTP 400 and {"status": {"status": 1, "info": "<what was wrong and what to send>", "code": -1,
+"reason": "BAD_REQUEST"}}; an unknown path keeps its 404 (see `http_blueprint`).
+
+GET /health/status answers {"status": "ready", "model_name", "model_version", "labels"} once the model
+is loaded, 503 before. Custom metrics go out in `meta.metrics`; Seldon turns them into Prometheus
+metrics on the metrics port's /metrics: counters `arxiv_requests_total`, `arxiv_papers_total` and
+`arxiv_predicted_class_total{category=...}`, and the histogram `arxiv_inference_seconds`
+(tokenisation + forward pass of each request; Seldon's TIMER takes milliseconds and exposes seconds).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from seldon_core.flask_utils import SeldonMicroserviceException
+
+logger = logging.getLogger(__name__)
+
+#: Written by TextClassifier.save beside the Hugging Face files.
+CLASSIFIER_META = "classifier.json"
+DEFAULT_MODEL_DIR = "/mnt/models"
+
+USAGE = (
+    'send {"jsonData": {"title": "...", "summary": "..."}}, '
+    '{"jsonData": [{"title": "...", "summary": "..."}, ...]} or '
+    '{"data": {"names": ["title", "summary"], "ndarray": [["<title>", "<summary>"], ...]}}'
+)
+FIELDS = ("title", "summary")
+OUTPUT_NAMES = ["category", "confidence", "top_k"]
+
+# Same normalisation as training: arxiv_classifier/data.py::normalise_text and join_text (kept in
+# step by hand: this module must not import arxiv_classifier).
+_WS = re.compile(r"\s+")
+
+
+def normalise_text(text: str) -> str:
+    return _WS.sub(" ", text).strip()
+
+
+def join_text(parts: list[str]) -> str:
+    return "\n".join(normalise_text(p) for p in parts if p and normalise_text(p))
+
+
+class ModelLoadError(RuntimeError):
+    """The model directory is missing or is not one written by TextClassifier.save."""
+
+
+def bad_request(message: str) -> SeldonMicroserviceException:
+    return SeldonMicroserviceException(message, status_code=400, reason="BAD_REQUEST")
+
+
+def _describe(value: Any) -> str:
+    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
+    return names.get(type(value), "a number" if isinstance(value, int | float) else type(value).__name__)
+
+
+def read_classifier_meta(model_dir: str | Path) -> dict[str, Any]:
+    """classifier.json of `model_dir`, checked; ModelLoadError says what is wrong."""
+    path = Path(model_dir)
+    hint = (
+        "model_dir must be a directory written by arxiv_classifier's TextClassifier.save "
+        f"(Hugging Face save_pretrained files plus {CLASSIFIER_META})"
+    )
+    if not path.is_dir():
+        raise ModelLoadError(f"model_dir {str(path)!r} does not exist or is not a directory; {hint}")
+    meta_path = path / CLASSIFIER_META
+    try:
+        meta = json.loads(meta_path.read_text())
+    except FileNotFoundError:
+        raise ModelLoadError(f"{str(meta_path)!r} is missing; {hint}") from None
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"{str(meta_path)!r} is not readable JSON ({exc}); {hint}") from exc
+    labels = meta.get("labels") if isinstance(meta, dict) else None
+    if not isinstance(labels, list) or not labels or not all(isinstance(x, str) for x in labels):
+        raise ModelLoadError(f"{str(meta_path)!r} has no non-empty 'labels' list of strings; {hint}")
+    try:
+        meta["max_length"] = int(meta["max_length"])
+    except (KeyError, TypeError, ValueError):
+        raise ModelLoadError(f"{str(meta_path)!r} has no integer 'max_length'; {hint}") from None
+    return meta
+
+
+PREDICT_PATHS = frozenset({"/api/v1.0/predictions", "/api/v0.1/predictions", "/predict"})
+
+
+def http_blueprint() -> Any:
+    """Two fixes to Seldon's REST app, which otherwise answers
+
+    * a body that is not JSON (or JSON sent without `Content-Type: application/json`) with a bare 400
+      "Can't find JSON in data": here the 400 says what was wrong and what to send, and a JSON body sent
+      as text/plain is accepted;
+    * any HTTP error (unknown path 404, wrong method 405) with a 500 MICROSERVICE_INTERNAL_ERROR, because
+      its catch-all `Exception` handler also catches werkzeug's HTTP exceptions: here they keep their code.
+    """
+    from flask import Blueprint, jsonify, request
+    from werkzeug.exceptions import HTTPException
+
+    blueprint = Blueprint("arxiv_model_http", __name__)
+
+    @blueprint.before_app_request
+    def parse_prediction_body() -> None:
+        if request.method != "POST" or request.path not in PREDICT_PATHS:
+            return
+        if request.mimetype in ("multipart/form-data", "application/x-www-form-urlencoded") or request.args.get("json"):
+            return  # Seldon's own form-field handling
+        # Parsed once and cached: Seldon's later request.get_json() returns this value.
+        if request.get_json(force=True, silent=True, cache=True) is not None:
+            return
+        body = request.get_data(cache=True)
+        if not body.strip():
+            problem = "the request body is empty"
+        else:
+            try:
+                json.loads(body)
+                problem = "the request body is JSON null"
+            except ValueError as exc:
+                problem = f"the request body is not valid JSON ({exc})"
+        raise bad_request(f"{problem}; {USAGE}, as JSON with Content-Type: application/json")
+
+    @blueprint.app_errorhandler(HTTPException)
+    def http_error(error: HTTPException) -> Any:
+        reason = (error.name or "HTTP error").upper().replace(" ", "_")
+        body = {"status": {"status": 1, "info": f"{error.code} {error.name}: {error.description}", "code": -1}}
+        body["status"]["reason"] = reason
+        response = jsonify(body)
+        response.status_code = error.code or 500
+        return response
+
+    return blueprint
+
+
+class ArxivClassifier:
+    """The Seldon user model; see the module docstring for the request/response contract."""
+
+    def __init__(
+        self,
+        model_dir: str | None = None,
+        model_name: str = "",
+        model_version: str = "",
+        max_batch: int = 64,
+        top_k: int = 3,
+        torch_threads: int = 0,
+    ) -> None:
+        self.model_dir = str(model_dir or os.environ.get("MODEL_DIR") or DEFAULT_MODEL_DIR)
+        self.model_name = str(model_name)
+        self.model_version = str(model_version)
+        self.max_batch = int(max_batch)
+        self.top_k = int(top_k)
+        self.torch_threads = int(torch_threads)
+        if self.max_batch < 1 or self.top_k < 1 or self.torch_threads < 0:
+            raise ValueError(
+                f"max_batch and top_k must be >= 1 and torch_threads >= 0, got max_batch={self.max_batch}, "
+                f"top_k={self.top_k}, torch_threads={self.torch_threads}"
+            )
+        self.ready = False
+        self.labels: list[str] = []
+        self.max_length = 0
+        self.base_model = ""
+        self._model: Any = None
+        self._tokenizer: Any = None
+        # A fast tokenizer called with truncation/padding settings mutates its Rust backend, which is not
+        # safe across gunicorn threads ("Already borrowed"); the forward pass itself is.
+        self._tokenizer_lock = threading.Lock()
+
+    # ------------------------------------------------------------------------------------------
+    # Loading and health
+    # ------------------------------------------------------------------------------------------
+
+    def load(self) -> None:
+        """Load tokenizer and model (eval mode) and warm them up; called once per gunicorn worker."""
+        meta = read_classifier_meta(self.model_dir)
+        import torch  # here, not at import: seldon forks its workers after building this object
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        if self.torch_threads:
+            torch.set_num_threads(self.torch_threads)
+        start = time.perf_counter()
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(self.model_dir)
+            model = AutoModelForSequenceClassification.from_pretrained(self.model_dir)
+        except (OSError, ValueError) as exc:
+            raise ModelLoadError(f"could not load the model in {self.model_dir!r}: {exc}") from exc
+        model.eval()
+        id2label = {int(k): v for k, v in (model.config.id2label or {}).items()}
+        if [id2label.get(i) for i in range(model.config.num_labels)] != meta["labels"]:
+            raise ModelLoadError(
+                f"{self.model_dir!r}: the model's id2label {id2label} does not match the labels of "
+                f"{CLASSIFIER_META} {meta['labels']}; the directory is inconsistent, save it again"
+            )
+        self._model, self._tokenizer = model, tokenizer
+        self.labels = list(meta["labels"])
+        self.max_length = meta["max_length"]
+        self.base_model = str(meta.get("base_model", ""))
+        self._probabilities(["warm up"])  # the first forward pass pays one-off costs; not a user's request
+        self.ready = True
+        logger.info(
+            "loaded %s (%d labels, max_length %d, torch threads %d) in %.1f s",
+            self.model_dir,
+            len(self.labels),
+            self.max_length,
+            torch.get_num_threads(),
+            time.perf_counter() - start,
+        )
+
+    def _status(self) -> dict[str, Any]:
+        if not self.ready:
+            raise SeldonMicroserviceException(
+                "the model is not loaded yet", status_code=503, reason="MICROSERVICE_NOT_READY"
+            )
+        return {
+            "status": "ready",
+            "model_name": self.model_name,
+            "model_version": self.model_version,
+            "labels": self.labels,
+        }
+
+    def health_status_raw(self) -> dict[str, Any]:
+        """GET /health/status (Seldon returns this dict as is; 503 before load)."""
+        return self._status()
+
+    def health_status(self) -> dict[str, Any]:
+        return self._status()
+
+    @property
+    def model_error_handler(self) -> Any:
+        """Flask blueprint that Seldon registers on its REST app (it looks for this attribute); see `http_blueprint`."""
+        return http_blueprint()
+
+    def init_metadata(self) -> dict[str, Any]:
+        """GET /metadata. Seldon calls this in the server's main process before `load`."""
+        meta = read_classifier_meta(self.model_dir)
+        paper = {"type": "object", "required": list(FIELDS), "properties": {f: {"type": "string"} for f in FIELDS}}
+        return {
+            "name": self.model_name or "arxiv-classifier",
+            "versions": [self.model_version] if self.model_version else [],
+            "platform": "transformers",
+            "inputs": [
+                {"messagetype": "jsonData", "schema": {"oneOf": [paper, {"type": "array", "items": paper}]}},
+                {"messagetype": "ndarray", "schema": {"names": list(FIELDS)}},
+            ],
+            "outputs": [
+                {"messagetype": "jsonData", "schema": {"properties": {"predictions": {"type": "array"}}}},
+                {"messagetype": "ndarray", "schema": {"names": OUTPUT_NAMES}},
+            ],
+            "custom": {
+                "labels": json.dumps(meta["labels"]),
+                "max_length": str(meta["max_length"]),
+                "base_model": str(meta.get("base_model", "")),
+                "max_batch": str(self.max_batch),
+                "top_k": str(self.top_k),
+            },
+        }
+
+    # ------------------------------------------------------------------------------------------
+    # Prediction
+    # ------------------------------------------------------------------------------------------
+
+    def predict_raw(self, request: Any) -> Any:
+        """POST /api/v1.0/predictions: parse, predict, answer (gRPC protos are converted both ways)."""
+        from seldon_core.proto import prediction_pb2
+
+        if isinstance(request, prediction_pb2.SeldonMessage):
+            from seldon_core.utils import json_to_seldon_message, seldon_message_to_json
+
+            return json_to_seldon_message(self._predict_json(seldon_message_to_json(request)))
+        return self._predict_json(request)
+
+    def _predict_json(self, request: Any) -> dict[str, Any]:
+        texts, form = self.parse_request(request)
+        if not self.ready:
+            raise SeldonMicroserviceException(
+                "the model is not loaded yet; retry when /health/status answers 200",
+                status_code=503,
+                reason="MICROSERVICE_NOT_READY",
+            )
+        start = time.perf_counter()
+        probs = self._probabilities(texts)
+        elapsed_ms = (time.perf_counter() - start) * 1000.0
+        predictions = [self._prediction(row) for row in probs]
+
+        tags = {"model_name": self.model_name, "model_version": self.model_version}
+        counts = Counter(p["category"] for p in predictions)
+        metrics: list[dict[str, Any]] = [
+            {"type": "COUNTER", "key": "arxiv_requests_total", "value": 1},
+            {"type": "COUNTER", "key": "arxiv_papers_total", "value": len(texts)},
+            {"type": "TIMER", "key": "arxiv_inference_seconds", "value": elapsed_ms},
+        ]
+        metrics += [
+            {"type": "COUNTER", "key": "arxiv_predicted_class_total", "value": n, "tags": {"category": c}}
+            for c, n in sorted(counts.items())
+        ]
+        meta: dict[str, Any] = {"tags": tags, "metrics": metrics}
+        request_meta = request.get("meta")
+        if isinstance(request_meta, dict) and isinstance(request_meta.get("puid"), str):
+            meta["puid"] = request_meta["puid"]
+        if form == "ndarray":
+            rows = [[p["category"], p["confidence"], p["top_k"]] for p in predictions]
+            return {"data": {"names": OUTPUT_NAMES, "ndarray": rows}, "meta": meta}
+        return {"jsonData": {"predictions": predictions, **tags}, "meta": meta}
+
+    def _prediction(self, row: Any) -> dict[str, Any]:
+        k = min(self.top_k, len(self.labels))
+        order = sorted(range(len(row)), key=lambda i: -float(row[i]))[:k]
+        top = [{"category": self.labels[i], "probability": float(row[i])} for i in order]
+        return {"category": top[0]["category"], "confidence": top[0]["probability"], "top_k": top}
+
+    def _probabilities(self, texts: list[str]) -> Any:
+        """Softmax probabilities, shape (len(texts), len(labels)), as a numpy array."""
+        import torch
+
+        with self._tokenizer_lock:
+            enc = self._tokenizer(texts, truncation=True, max_length=self.max_length, padding=True, return_tensors="pt")
+        with torch.inference_mode():
+            logits = self._model(**enc).logits.float()
+            return torch.softmax(logits, dim=-1).numpy()
+
+    # ------------------------------------------------------------------------------------------
+    # Request parsing: every problem is a 400 that says what was wrong and what to send
+    # ------------------------------------------------------------------------------------------
+
+    def parse_request(self, request: Any) -> tuple[list[str], str]:
+        """The model input texts of a request and its form ("json" or "ndarray")."""
+        if not isinstance(request, dict):
+            raise bad_request(f"the request body must be a JSON object, got {_describe(request)}; {USAGE}")
+        if "jsonData" in request:
+            payload = request["jsonData"]
+            if isinstance(payload, dict):
+                papers = [payload]
+            elif isinstance(payload, list):
+                papers = payload
+            else:
+                raise bad_request(
+                    f"jsonData must be a paper object or an array of them, got {_describe(payload)}; {USAGE}"
+                )
+            self._check_batch_size(len(papers))
+            where = "jsonData" if isinstance(payload, dict) else "jsonData[{}]"
+            return [self._paper_text(p, where.format(i)) for i, p in enumerate(papers)], "json"
+        if "data" in request:
+            return self._ndarray_texts(request["data"]), "ndarray"
+        if "strData" in request or "binData" in request:
+            raise bad_request(f"strData and binData are not supported; {USAGE}")
+        keys = ", ".join(sorted(map(str, request))) or "none"
+        raise bad_request(f"the request has neither 'jsonData' nor 'data.ndarray' (keys: {keys}); {USAGE}")
+
+    def _check_batch_size(self, n: int) -> None:
+        if n == 0:
+            raise bad_request(f"the batch is empty: send at least one paper; {USAGE}")
+        if n > self.max_batch:
+            raise bad_request(
+                f"the batch has {n} papers, over this endpoint's limit of {self.max_batch}; "
+                f"split it into requests of at most {self.max_batch} papers"
+            )
+
+    def _paper_text(self, paper: Any, where: str) -> str:
+        if not isinstance(paper, dict):
+            raise bad_request(
+                f'{where} must be an object {{"title": "...", "summary": "..."}}, got {_describe(paper)}; {USAGE}'
+            )
+        missing = [f for f in FIELDS if f not in paper]
+        if missing:
+            raise bad_request(
+                f"{where} has no {' or '.join(repr(f) for f in missing)}: every paper needs both "
+                f'"title" and "summary" strings (one of them may be "")'
+            )
+        return self._text([paper["title"], paper["summary"]], where)
+
+    @staticmethod
+    def _text(values: list[Any], where: str) -> str:
+        for name, value in zip(FIELDS, values):
+            if not isinstance(value, str):
+                raise bad_request(f'{where}: "{name}" must be a string, got {_describe(value)} (use "" for none)')
+        text = join_text(values)
+        if not text:
+            raise bad_request(f"{where}: title and summary are both empty; send the paper's title and/or abstract")
+        return text
+
+    def _ndarray_texts(self, data: Any) -> list[str]:
+        if not isinstance(data, dict) or "ndarray" not in data:
+            got = f"keys {', '.join(sorted(map(str, data)))}" if isinstance(data, dict) else _describe(data)
+            raise bad_request(
+                f"'data' must hold an 'ndarray' of [title, summary] rows (tensor/tftensor are not supported), "
+                f"got {got}; {USAGE}"
+            )
+        names = data.get("names")
+        order = [0, 1]
+        if names not in (None, []):
+            if not isinstance(names, list) or sorted(map(str, names)) != sorted(FIELDS):
+                raise bad_request(
+                    f'data.names must be ["title", "summary"] (in the order of the row values), got {names}'
+                )
+            order = [names.index(f) for f in FIELDS]
+        rows = data["ndarray"]
+        if not isinstance(rows, list):
+            raise bad_request(f"data.ndarray must be an array of [title, summary] rows, got {_describe(rows)}")
+        self._check_batch_size(len(rows))
+        texts = []
+        for i, row in enumerate(rows):
+            if not isinstance(row, list) or len(row) != 2:
+                got = f"an array of {len(row)} values" if isinstance(row, list) else _describe(row)
+                if isinstance(row, str):
+                    got += ' (one paper is sent as [["<title>", "<summary>"]])'
+                raise bad_request(f"data.ndarray[{i}] must be a row of two strings [title, summary], got {got}")
+            texts.append(self._text([row[order[0]], row[order[1]]], f"data.ndarray[{i}]"))
+        return texts

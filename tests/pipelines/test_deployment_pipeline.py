@@ -1,0 +1,223 @@
+"""The deployment pipeline end to end on the local stack: drift gate, real Seldon server, rollback.
+
+Runs against the quick model of the session's training run, in the isolated test store. Every
+server these tests start is deleted at the end of the module.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from zenml.client import Client
+from zenml.enums import ExecutionStatus
+
+import run
+from arxiv_classifier.constants import DRIFT_REPORT, DRIFT_SUMMARY
+from arxiv_classifier.endpoint import check_contract, health, metrics, predict
+from tests.conftest import REPO_ROOT
+
+pytestmark = [pytest.mark.slow, pytest.mark.pipeline]
+
+QUICK_DEPLOY = REPO_ROOT / "configs" / "deploy_quick.yaml"
+SAME_PERIOD = {
+    "source": "${DATA_DIR}/arxiv/papers.csv.gz",
+    "strip_pattern": None,
+    "date_field": "published_date",
+    "end": "2023-01-01",
+    "label_field": "category",
+    "restrict_to_model_labels": True,
+}
+PAPER = {
+    "title": "Masked autoencoders for video object segmentation",
+    "summary": "We propose a self-supervised vision transformer that segments objects in video frames.",
+}
+
+
+def write_config(tmp_path: Path, name: str, **sections: Any) -> Path:
+    """A deploy config that extends the quick one with the given sections."""
+    body = {"extends": str(QUICK_DEPLOY), **sections}
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(body))
+    return path
+
+
+def last_deploy_run() -> Any:
+    return Client().get_pipeline("deployment_pipeline").last_run
+
+
+def running_services(model_name: str) -> list[Any]:
+    from steps.deployment.endpoint_deployer import current_deployments
+
+    return [s for s in current_deployments(Client().active_stack.model_deployer, model_name) if s.is_running]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def delete_servers_afterwards(training_run):  # type: ignore[no-untyped-def]
+    yield
+    deployer = Client().active_stack.model_deployer
+    if deployer is not None:
+        for service in deployer.find_model_server():
+            deployer.delete_model_server(service.uuid, force=True)
+
+
+@pytest.fixture(scope="module")
+def state() -> dict[str, Any]:
+    return {}
+
+
+def test_no_production_version_says_train_first(training_run, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    config = write_config(tmp_path, "nobody", model_name="model-that-was-never-trained")
+    with pytest.raises(SystemExit) as exc:
+        run.main(["--pipeline", "deploy", "--config", str(config)])
+    assert "no production version" in str(exc.value) and "--pipeline train" in str(exc.value)
+
+
+def test_drifted_papers_block_deployment(training_run, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Recent incoming papers (the default source) vs the 1990-2022 training papers: the gate blocks."""
+    assert run.main(["--pipeline", "deploy", "--config", str(QUICK_DEPLOY)]) == 1
+    pipeline_run = last_deploy_run()
+    steps = pipeline_run.steps
+    assert steps["drift_checker"].status == ExecutionStatus.COMPLETED
+    assert steps["deployment_gate"].status == ExecutionStatus.FAILED
+    assert "endpoint_deployer" not in steps or steps["endpoint_deployer"].status != ExecutionStatus.COMPLETED
+    assert running_services(training_run.model_name) == []
+
+    version = Client().get_model_version(training_run.model_name, "production")
+    drift = version.run_metadata["drift_check"]
+    gate = version.run_metadata["deployment_gate"]
+    assert drift["passed"] is False and drift["error"] is None
+    assert drift["drifted_share"] >= drift["max_drifted_share"]
+    assert gate["deploy"] is False and "checks drifted" in gate["reason"]
+    summary = steps["drift_checker"].outputs[DRIFT_SUMMARY][0].load()
+    report = steps["drift_checker"].outputs[DRIFT_REPORT][0].load()
+    assert "<script" not in summary.lower() and "predicted_label" in summary
+    assert len(report) > 100_000  # Evidently's full (JavaScript) report
+
+
+def test_broken_check_blocks_deployment(training_run, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    config = write_config(tmp_path, "broken", drift={"current": {"source": str(tmp_path / "no-such-file.csv")}})
+    assert run.main(["--pipeline", "deploy", "--config", str(config)]) == 1
+    assert last_deploy_run().steps["deployment_gate"].status == ExecutionStatus.FAILED
+    drift = Client().get_model_version(training_run.model_name, "production").run_metadata["drift_check"]
+    assert drift["passed"] is False and "no-such-file.csv" in drift["error"]
+    assert running_services(training_run.model_name) == []
+
+
+def test_same_period_papers_pass_and_the_endpoint_serves(training_run, tmp_path, state, capsys) -> None:  # type: ignore[no-untyped-def]
+    config = write_config(tmp_path, "same", drift={"current": SAME_PERIOD})
+    assert run.main(["--pipeline", "deploy", "--config", str(config)]) == 0
+    pipeline_run = last_deploy_run()
+    assert pipeline_run.status == ExecutionStatus.COMPLETED
+    version = Client().get_model_version(training_run.model_name, "production")
+    meta = version.run_metadata
+    assert meta["drift_check"]["passed"] is True
+    assert meta["deployment"]["status"] == "serving" and meta["smoke_test"]["passed"] is True
+
+    [service] = running_services(training_run.model_name)
+    url = service.base_url
+    assert url.startswith("http://127.0.0.1:")
+    labels = version.get_artifact("classifier").load().labels
+    assert check_contract(url, [PAPER, PAPER], labels=labels, top_k=3, max_batch=64) == []
+    answer = predict(url, [PAPER])["jsonData"]
+    assert answer["model_version"] == str(version.number)
+    assert answer["predictions"][0]["category"] in labels
+    text = metrics(service.metrics_url)
+    assert "arxiv_requests_total" in text and "arxiv_predicted_class_total" in text
+
+    capsys.readouterr()
+    assert run.main(["--endpoint"]) == 0
+    assert capsys.readouterr().out.strip() == url
+    assert run.main(["--infer", "--title", PAPER["title"], "--summary", PAPER["summary"]]) == 0
+    out = capsys.readouterr().out
+    assert any(label in out for label in labels) and f"version {version.number}" in out
+    papers_file = tmp_path / "papers.json"
+    papers_file.write_text(__import__("json").dumps([PAPER, {"title": "Prime gaps", "summary": "We bound gaps."}]))
+    assert run.main(["--infer", "--json_file", str(papers_file)]) == 0
+    assert len([line for line in capsys.readouterr().out.splitlines() if line.strip()]) == 3
+    state["service"] = service
+
+
+def test_zenml_cli_lists_stops_and_starts_the_deployment(training_run, state) -> None:  # type: ignore[no-untyped-def]
+    service = state.get("service")
+    if service is None:
+        pytest.skip("needs the deployment of the previous test")
+    env = dict(os.environ)
+
+    def zenml(*args: str) -> str:
+        result = subprocess.run(
+            [str(Path(sys.executable).parent / "zenml"), "model-deployer", "models", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd="/",
+            check=False,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        return result.stdout
+
+    assert str(service.uuid)[:8] in zenml("list")
+    zenml("stop", str(service.uuid))
+    assert health(service.base_url) is None
+    zenml("start", str(service.uuid))
+    assert health(service.base_url) is not None
+    assert "Seldon" in zenml("describe", str(service.uuid)) or str(service.uuid) in zenml("describe", str(service.uuid))
+
+
+def test_redeploy_never_leaves_users_without_a_server(training_run, tmp_path, state) -> None:  # type: ignore[no-untyped-def]
+    """A second deployment (drift gate overridden, with a reason) replaces the first with no gap."""
+    [old] = running_services(training_run.model_name)
+    down_at: list[datetime] = []
+    stop = threading.Event()
+
+    def poll() -> None:
+        while not stop.is_set():
+            if health(old.base_url) is None and not down_at:
+                down_at.append(datetime.now(timezone.utc))
+            time.sleep(0.2)
+
+    poller = threading.Thread(target=poll, daemon=True)
+    poller.start()
+    reason = "accepted: recent cs.CV-heavy traffic, retraining is scheduled (ticket 42)"
+    config = write_config(tmp_path, "override", drift={"override_reason": reason})
+    try:
+        assert run.main(["--pipeline", "deploy", "--config", str(config)]) == 0
+    finally:
+        time.sleep(0.5)
+        stop.set()
+        poller.join()
+    smoke = last_deploy_run().steps["smoke_tester"]
+    assert down_at, "the old server should have been stopped after the new one passed its smoke test"
+    assert down_at[0] >= smoke.start_time.replace(tzinfo=timezone.utc)
+    [new] = running_services(training_run.model_name)
+    assert new.uuid != old.uuid and health(new.base_url) is not None
+    gate = Client().get_model_version(training_run.model_name, "production").run_metadata["deployment_gate"]
+    assert gate["override"] is True and gate["reason"] == reason and "drifted" in gate["overridden_failure"]
+    state["service"] = new
+
+
+def test_failed_smoke_test_rolls_back_to_the_previous_deployment(training_run, tmp_path, state) -> None:  # type: ignore[no-untyped-def]
+    """A deployment that rejects the smoke test's batch (max_batch 2 < 8 papers) is removed; the old one serves."""
+    [previous] = running_services(training_run.model_name)
+    config = write_config(
+        tmp_path, "tiny-batch", drift={"current": SAME_PERIOD}, serving={"max_batch": 2, "smoke_papers": 8}
+    )
+    assert run.main(["--pipeline", "deploy", "--config", str(config)]) == 1
+    pipeline_run = last_deploy_run()
+    assert pipeline_run.steps["endpoint_deployer"].status == ExecutionStatus.COMPLETED
+    assert pipeline_run.steps["smoke_tester"].status == ExecutionStatus.FAILED
+    [serving] = running_services(training_run.model_name)
+    assert serving.uuid == previous.uuid
+    assert predict(serving.base_url, [PAPER])["jsonData"]["predictions"]
+    meta = Client().get_model_version(training_run.model_name, "production").run_metadata
+    assert meta["smoke_test"]["passed"] is False and meta["smoke_test"]["rolled_back_to"] == [str(previous.uuid)]
+    new_id = pipeline_run.steps["endpoint_deployer"].outputs["deployment"][0].load()["service_id"]
+    assert all(str(s.uuid) != new_id for s in Client().active_stack.model_deployer.find_model_server())
