@@ -6,7 +6,9 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha256sum requirements/pipeline.lock | cut -c1-12)
 export ZENML_ANALYTICS_OPT_IN ?= false
 
-.PHONY: install train train-quick test lint format dashboard mlflow-ui benchmark clean
+SERVING_VENV ?= .venv-serving
+
+.PHONY: install serving-env train train-quick deploy test lint format dashboard mlflow-ui benchmark clean
 
 $(STAMP): requirements/pipeline.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,13 +21,20 @@ $(STAMP): requirements/pipeline.lock
 
 install: $(STAMP)
 
+serving-env: $(STAMP)      ## the serving virtualenv (seldon-core; created on first deploy anyway) + its test deps
+	$(PY) -m deployers.serving_env --with-tests
+
 train: $(STAMP)            ## the main job: default config on the local stack
 	$(PY) run.py --pipeline train
 
 train-quick: $(STAMP)      ## the 2-3 minute configuration
 	$(PY) run.py --pipeline train --config configs/train_quick.yaml
 
-test: $(STAMP)             ## every test layer (slow ones included), as CI runs them
+deploy: $(STAMP)           ## drift gate, then serve the production model version locally
+	$(PY) run.py --pipeline deploy
+
+test: serving-env          ## every test layer (slow ones included), as CI runs them
+	$(SERVING_VENV)/bin/python -m pytest serving/tests
 	$(PY) -m pytest tests
 
 lint: $(STAMP)
@@ -47,4 +56,4 @@ benchmark: $(STAMP)
 	$(PY) benchmarks/train_throughput.py
 
 clean:
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(SERVING_VENV)

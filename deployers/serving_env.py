@@ -57,10 +57,10 @@ def ensure_serving_env(
     if stamp.is_file() and all(s.is_file() for s in extra_stamps):
         return serving_python(venv)
     venv.parent.mkdir(parents=True, exist_ok=True)
-    lock_path = venv.parent / f".{venv.name}.lock"
+    lock_path = venv.parent / f"{venv.name}.lock"
     with open(lock_path, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        log = venv.parent / f".{venv.name}-install.log"
+        log = venv.parent / f"{venv.name}-install.log"
         if not stamp.is_file():
             _install(venv, requirements, log, fresh=True)
             for old in venv.glob(".installed-*"):

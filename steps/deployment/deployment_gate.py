@@ -19,36 +19,48 @@ class DeploymentBlocked(RuntimeError):
 def describe_failure(result: dict[str, Any]) -> str:
     if result.get("error"):
         return f"the drift check itself failed ({result['error']})"
-    drifted = [c for c in result.get("checks", []) if c.get("drifted")]
+    checks = result.get("checks") or []
+    drifted = [c for c in checks if c.get("drifted")]
     parts = [f"{c['name']} ({c['method']} {c['score']:.3g} vs threshold {c['threshold']:.3g})" for c in drifted]
+    share = result.get("drifted_share") or 0.0
     return (
-        f"{len(drifted)} of {len(result.get('checks', []))} checks drifted "
-        f"(share {result.get('drifted_share', 0):.2f} >= {result.get('max_drifted_share', 0):.2f}): " + ", ".join(parts)
+        f"{len(drifted)} of {len(checks)} checks drifted (share {share:.2f} >= "
+        f"{result.get('max_drifted_share', 0):.2f}): " + ", ".join(parts)
     )
+
+
+def decide(drift_result: dict[str, Any], override_reason: str | None) -> tuple[dict[str, Any], str | None]:
+    """(decision, why it is blocked or None). Fails closed: anything but a clean pass needs an override.
+
+    An override accepts measured drift only: a check that errored blocks whatever the config says.
+    """
+    error = drift_result.get("error")
+    if drift_result.get("passed") is True and not error:
+        return {"deploy": True, "override": False, "reason": "the drift check passed"}, None
+    failure = describe_failure(drift_result)
+    if override_reason and not error:
+        return {"deploy": True, "override": True, "reason": override_reason, "overridden_failure": failure}, None
+    advice = (
+        "Fix the check's error and re-run (an override does not apply to a check that failed to run)."
+        if error
+        else "To deploy anyway, set drift.override_reason in the deploy config to the reason (it is recorded)."
+    )
+    message = (
+        f"Deployment blocked by the drift gate: {failure}. Nothing was deployed; the running deployment "
+        f"(if any) is untouched. Read the drift_summary artifact of this run in the dashboard. {advice}"
+    )
+    return {"deploy": False, "override": False, "reason": failure}, message
 
 
 @step(enable_cache=False)
 def deployment_gate(
     drift_result: dict[str, Any], override_reason: str | None = None
 ) -> Annotated[dict[str, Any], GATE_DECISION]:
-    """Fail closed: raise unless the check passed or `drift.override_reason` is set; record the decision."""
-    if drift_result.get("passed") is True and not drift_result.get("error"):
-        decision = {"deploy": True, "override": False, "reason": "the drift check passed"}
-    elif override_reason:
-        decision = {
-            "deploy": True,
-            "override": True,
-            "reason": override_reason,
-            "overridden_failure": describe_failure(drift_result),
-        }
-        logger.warning("Drift gate OVERRIDDEN (%s): %s", override_reason, decision["overridden_failure"])
-    else:
-        decision = {"deploy": False, "override": False, "reason": describe_failure(drift_result)}
-        log_metadata(metadata={"deployment_gate": decision}, infer_model=True)
-        raise DeploymentBlocked(
-            f"Deployment blocked by the drift gate: {decision['reason']}. Nothing was deployed; the running "
-            "deployment (if any) is untouched. Read the drift_summary artifact of this run in the dashboard. "
-            "To deploy anyway, set drift.override_reason in the deploy config to the reason (it is recorded)."
-        )
+    """Raise `DeploymentBlocked` unless the check passed or is overridden; record the decision either way."""
+    decision, blocked = decide(drift_result, override_reason)
     log_metadata(metadata={"deployment_gate": decision}, infer_model=True)
+    if blocked:
+        raise DeploymentBlocked(blocked)
+    if decision["override"]:
+        logger.warning("Drift gate OVERRIDDEN (%s): %s", override_reason, decision["overridden_failure"])
     return decision

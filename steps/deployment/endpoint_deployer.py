@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from zenml import get_step_context, log_metadata, step
 from zenml.logger import get_logger
@@ -64,8 +64,11 @@ def endpoint_deployer(gate: dict[str, Any], serving: ServingConfig) -> Annotated
         top_k=serving.top_k,
     )
     logger.info("Starting a model server for %s version %s ...", model.name, model.number)
-    service = deployer.deploy_model(
-        config=config, service_type=LocalSeldonDeploymentService.SERVICE_TYPE, timeout=serving.ready_timeout
+    service = cast(
+        LocalSeldonDeploymentService,
+        deployer.deploy_model(
+            config=config, service_type=LocalSeldonDeploymentService.SERVICE_TYPE, timeout=serving.ready_timeout
+        ),
     )
     info = {
         "service_id": str(service.uuid),

@@ -1,0 +1,53 @@
+"""The batch-inference pipeline on real incoming papers with the quick model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from zenml.client import Client
+from zenml.enums import ExecutionStatus
+
+import run
+from arxiv_classifier.constants import BATCH_PREDICTIONS, DRIFT_RESULT
+from tests.conftest import REPO_ROOT
+
+pytestmark = [pytest.mark.slow, pytest.mark.pipeline]
+
+
+def test_batch_inference_writes_predictions_and_warns_on_drift(training_run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    out_dir = tmp_path / "predictions"
+    config = tmp_path / "batch.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "extends": str(REPO_ROOT / "configs" / "batch_inference.yaml"),
+                "papers": {"max_rows": 120},
+                "drift": {"max_reference_rows": 100, "current": {"max_rows": 100}},
+                "output_dir": str(out_dir),
+            }
+        )
+    )
+    assert run.main(["--pipeline", "batch-inference", "--config", str(config)]) == 0
+    pipeline_run = Client().get_pipeline("batch_inference_pipeline").last_run
+    assert pipeline_run.status == ExecutionStatus.COMPLETED  # drift only warns here
+
+    drift = pipeline_run.steps["drift_checker"].outputs[DRIFT_RESULT][0].load()
+    assert drift["passed"] is False  # recent papers vs the training era: drift is real
+    preds = pipeline_run.steps["batch_predictor"].outputs[BATCH_PREDICTIONS][0].load()
+    labels = Client().get_model_version(training_run.model_name, "production").get_artifact("classifier").load().labels
+    assert len(preds) == 120 and preds["id"].is_unique
+    assert set(preds["category"]) <= set(labels)
+    assert preds["confidence"].between(0, 1).all()
+
+    csv = pd.read_csv(out_dir / f"{pipeline_run.name}.csv", dtype=str)
+    assert list(csv["id"]) == list(preds["id"])
+    lines = (out_dir / f"{pipeline_run.name}.jsonl").read_text().splitlines()
+    first = json.loads(lines[0])
+    assert len(lines) == 120 and first["category"] == first["top_k"][0]["category"]
+    assert [p["probability"] for p in first["top_k"]] == sorted(
+        (p["probability"] for p in first["top_k"]), reverse=True
+    )
