@@ -183,6 +183,7 @@ class ArxivClassifier:
         max_batch: int = 64,
         top_k: int = 3,
         torch_threads: int = 0,
+        deployment_id: str = "",
     ) -> None:
         self.model_dir = str(model_dir or os.environ.get("MODEL_DIR") or DEFAULT_MODEL_DIR)
         self.model_name = str(model_name)
@@ -190,6 +191,8 @@ class ArxivClassifier:
         self.max_batch = int(max_batch)
         self.top_k = int(top_k)
         self.torch_threads = int(torch_threads)
+        #: Echoed by /health/status, so a deployer knows the server answering is the one it started.
+        self.deployment_id = str(deployment_id)
         if self.max_batch < 1 or self.top_k < 1 or self.torch_threads < 0:
             raise ValueError(
                 f"max_batch and top_k must be >= 1 and torch_threads >= 0, got max_batch={self.max_batch}, "
@@ -255,6 +258,7 @@ class ArxivClassifier:
             "model_name": self.model_name,
             "model_version": self.model_version,
             "labels": self.labels,
+            "deployment_id": self.deployment_id,
         }
 
     def health_status_raw(self) -> dict[str, Any]:

@@ -5,6 +5,7 @@ ZENML_CONFIG_PATH must be set before anything imports zenml, hence at module imp
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import tempfile
@@ -76,3 +77,16 @@ def quick_classifier(training_run: TrainingRun):  # type: ignore[no-untyped-def]
 
     version = Client().get_model_version(training_run.model_name, "production")
     return version.get_artifact(CLASSIFIER).load()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_model_server_outlives_the_tests():  # type: ignore[no-untyped-def]
+    """Safety net: terminate any local model server started from this session's throw-away store."""
+    yield
+    import psutil
+
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        cmdline = proc.info.get("cmdline") or []
+        if any("launch_local.py" in part for part in cmdline) and any(_ZENML_DIR in part for part in cmdline):
+            with contextlib.suppress(psutil.Error):
+                proc.terminate()

@@ -53,6 +53,40 @@ class LocalSeldonModelDeployer(BaseModelDeployer):
             **settings,  # type: ignore[arg-type]
         )
 
+    def deploy_new(
+        self, config: LocalSeldonDeploymentConfig, timeout: int = DEFAULT_TIMEOUT
+    ) -> LocalSeldonDeploymentService:
+        """Always start a new server (registered as a ZenML service) next to the running ones.
+
+        `deploy_model` would hand back an existing service whose config merely looks the same (its
+        store-side filter ignores most fields), which defeats start-new-then-retire-old.
+        """
+        from zenml.client import Client
+        from zenml.model_deployers.base_model_deployer import get_model_version_id_if_exists
+
+        client = Client()
+        record = client.create_service(
+            config=config,
+            service_type=LocalSeldonDeploymentService.SERVICE_TYPE,
+            model_version_id=get_model_version_id_if_exists(config.model_name, config.model_version),
+        )
+        try:
+            service = cast(LocalSeldonDeploymentService, self.perform_deploy_model(record.id, config, timeout))
+        except Exception:
+            client.delete_service(record.id)
+            raise
+        client.update_service(
+            id=service.uuid,
+            name=service.config.service_name,
+            service_source=service.model_dump().get("type"),
+            admin_state=service.admin_state,
+            status=service.status.model_dump(),
+            endpoint=service.endpoint.model_dump() if service.endpoint else None,
+            prediction_url=service.get_prediction_url(),
+            health_check_url=service.get_healthcheck_url(),
+        )
+        return service
+
     def perform_deploy_model(self, id: UUID, config: ServiceConfig, timeout: int = DEFAULT_TIMEOUT) -> BaseService:
         """Start a NEW daemon for this config; existing deployments are left running.
 
@@ -73,7 +107,7 @@ class LocalSeldonModelDeployer(BaseModelDeployer):
         """Wait for /health/status; fail fast (with the server's log) if the daemon dies while loading."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if service.is_running:
+            if service.is_running and service.answers_as_itself():
                 return
             if service.status.pid is None:
                 time.sleep(1)  # the launcher may not have written its PID file yet

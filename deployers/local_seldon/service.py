@@ -191,7 +191,9 @@ class LocalSeldonDeploymentService(LocalDaemonService, BaseDeploymentService):
             "--threads",
             str(cfg.threads),
             "--parameters",
-            json.dumps(cfg.seldon_parameters()),
+            json.dumps(
+                [*cfg.seldon_parameters(), {"name": "deployment_id", "value": str(self.uuid), "type": "STRING"}]
+            ),
         ]
         env = {k: v for k, v in os.environ.items() if not k.startswith(("ZENML_", "PYTHONPATH"))}
         env.update({"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"})
@@ -214,6 +216,15 @@ class LocalSeldonDeploymentService(LocalDaemonService, BaseDeploymentService):
     @property
     def metrics_url(self) -> str | None:
         return self.endpoint.metrics_url
+
+    def answers_as_itself(self) -> bool:
+        """/health/status is ready AND comes from this deployment (not another server on a reused port)."""
+        from arxiv_classifier.endpoint import health
+
+        if not self.endpoint.base_url:
+            return False
+        status = health(self.endpoint.base_url)
+        return status is not None and status.get("deployment_id") == str(self.uuid)
 
     def get_healthcheck_url(self) -> str | None:
         return f"{self.endpoint.base_url}/{HEALTH_PATH}" if self.endpoint.base_url else None

@@ -155,7 +155,13 @@ def test_health_before_and_after_load(model_dir: Path) -> None:
             call()
         assert info.value.status_code == 503
     model.load()
-    assert model.health_status_raw() == {"status": "ready", "model_name": "m", "model_version": "1", "labels": LABELS}
+    assert model.health_status_raw() == {
+        "status": "ready",
+        "model_name": "m",
+        "model_version": "1",
+        "labels": LABELS,
+        "deployment_id": "",
+    }
 
 
 def test_model_dir_problems_are_clear(tmp_path: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -77,6 +77,7 @@ def test_local_microservice_end_to_end(model_dir: Path, tmp_path: Path) -> None:
         {"name": "model_version", "value": "3", "type": "STRING"},
         {"name": "max_batch", "value": "4", "type": "INT"},
         {"name": "torch_threads", "value": "1", "type": "INT"},
+        {"name": "deployment_id", "value": "dep-123", "type": "STRING"},
     ]
     command = [
         sys.executable,
@@ -126,7 +127,13 @@ def test_local_microservice_end_to_end(model_dir: Path, tmp_path: Path) -> None:
             assert time.monotonic() < deadline, f"not healthy in 120 s; log:\n{log_file.read_text()[-3000:]}"
             assert os.path.exists(f"/proc/{pid}"), f"server exited; log:\n{log_file.read_text()[-3000:]}"
             time.sleep(0.2)
-        assert health == {"status": "ready", "model_name": "arxiv-classifier", "model_version": "3", "labels": LABELS}
+        assert health == {
+            "status": "ready",
+            "model_name": "arxiv-classifier",
+            "model_version": "3",
+            "labels": LABELS,
+            "deployment_id": "dep-123",
+        }
 
         predict = f"{base}/api/v1.0/predictions"
         status, answer = _http(predict, json.dumps({"jsonData": [PAPER, PAPER]}).encode())

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 
 from zenml import get_step_context, log_metadata, step
 from zenml.logger import get_logger
@@ -36,7 +36,6 @@ def endpoint_deployer(gate: dict[str, Any], serving: ServingConfig) -> Annotated
     if not gate.get("deploy"):
         raise DeploymentError("the gate did not allow deployment")
     from deployers.local_seldon.model_deployer import LocalSeldonModelDeployer
-    from deployers.local_seldon.service import LocalSeldonDeploymentService
 
     context = get_step_context()
     model = context.model
@@ -64,12 +63,7 @@ def endpoint_deployer(gate: dict[str, Any], serving: ServingConfig) -> Annotated
         top_k=serving.top_k,
     )
     logger.info("Starting a model server for %s version %s ...", model.name, model.number)
-    service = cast(
-        LocalSeldonDeploymentService,
-        deployer.deploy_model(
-            config=config, service_type=LocalSeldonDeploymentService.SERVICE_TYPE, timeout=serving.ready_timeout
-        ),
-    )
+    service = deployer.deploy_new(config, timeout=serving.ready_timeout)
     info = {
         "service_id": str(service.uuid),
         "url": service.base_url,
