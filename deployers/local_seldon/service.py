@@ -6,6 +6,7 @@ The daemon runs from the serving virtualenv through `serving/launch_local.py`, w
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -199,6 +200,29 @@ class LocalSeldonDeploymentService(LocalDaemonService, BaseDeploymentService):
         env.update({"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"})
         env["PYTHONPATH"] = str(SERVING_DIR)
         return command, env
+
+    def _stop_daemon(self, force: bool = False) -> None:
+        """SIGTERM the server (gunicorn stops its workers and the metrics server); with `force`, SIGKILL
+        the whole process tree, so no orphaned worker keeps the port."""
+        pid = self.status.pid
+        if not pid:
+            return
+        try:
+            root = psutil.Process(pid)
+            tree = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            return
+        for proc in tree if force else [root]:
+            with contextlib.suppress(psutil.Error):
+                if force:
+                    proc.kill()
+                else:
+                    proc.terminate()
+        if not force:
+            _, alive = psutil.wait_procs(tree, timeout=20)
+            for proc in alive:  # a worker stuck in a long request: do not leave it holding the port
+                with contextlib.suppress(psutil.Error):
+                    proc.kill()
 
     def run(self) -> None:  # pragma: no cover - the launcher runs the server, never ZenML's entry point
         raise NotImplementedError("the local Seldon deployment runs through serving/launch_local.py")
