@@ -15,6 +15,8 @@ Examples:
     python run.py --infer --title "..." --summary "..."     # ask the deployed endpoint
     python run.py --infer --json-file papers.json           # a batch: [{"title": ..., "summary": ...}, ...]
     python run.py --pipeline batch-inference                # score incoming papers into outputs/predictions
+    python run.py --setup-stack gcp                         # register the gcp stack (ARXIV_GCP_* variables)
+    python run.py --doctor                                  # what the active stack lacks, before submitting
 """
 
 from __future__ import annotations
@@ -74,6 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     action.add_argument("--endpoint", action="store_true", help="Print the URL of the running deployment.")
     action.add_argument(
+        "--doctor",
+        action="store_true",
+        help="Pre-flight check of the active stack (server, registry, image builder, credentials, packages).",
+    )
+    action.add_argument(
         "--setup-stack",
         metavar="NAME",
         help="Register the stack described in stacks/NAME.yaml (idempotent) and make it active.",
@@ -122,6 +129,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="Override train.freeze_backbone (train only the classification head).",
     )
     run.add_argument("--port", type=_positive_int, help="Port for --dashboard (8237) or --mlflow-ui (5000).")
+    run.add_argument(
+        "--gcp-settings",
+        type=Path,
+        metavar="FILE",
+        help="With --setup-stack gcp: YAML file of the GCP settings (else ARXIV_GCP_* environment variables).",
+    )
 
     infer = parser.add_argument_group("inference options (with --infer)")
     infer.add_argument("--title", help="Title of one paper.")
@@ -148,6 +161,35 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
         "data.seed": args.seed,
         "train.freeze_backbone": args.freeze_backbone,
     }
+
+
+#: Environment variable naming the pushed pipeline image (the Dockerfile's `pipeline` target).
+PIPELINE_IMAGE_ENV = "ARXIV_PIPELINE_IMAGE"
+
+
+def remote_settings() -> dict[str, Any]:
+    """Docker settings when the active orchestrator runs steps in containers (e.g. Vertex AI).
+
+    The steps run in an image built on the project's pipeline image (locked dependencies, CUDA torch
+    for the GPU step) with the code on top; nothing changes for the local orchestrator.
+    """
+    from zenml.client import Client
+    from zenml.config import DockerSettings
+    from zenml.enums import StackComponentType
+
+    from stacks.registry import StackError
+
+    orchestrator = Client().active_stack_model.components.get(StackComponentType.ORCHESTRATOR)
+    if not orchestrator or orchestrator[0].flavor_name == "local":
+        return {}
+    image = os.environ.get(PIPELINE_IMAGE_ENV)
+    if not image:
+        raise StackError(
+            f"the active orchestrator '{orchestrator[0].name}' runs steps in containers: set {PIPELINE_IMAGE_ENV} to "
+            "the pushed pipeline image (Dockerfile target `pipeline`; see the README's GCP guide), and run "
+            "`python run.py --doctor` to check the rest of the stack"
+        )
+    return {"docker": DockerSettings(parent_image=image, user="app", install_stack_requirements=False)}
 
 
 def _production_version_or_exit(model_name: str, stage: str) -> None:
@@ -179,8 +221,11 @@ def run_deployment(args: argparse.Namespace) -> int:
     config = config.model_copy(update={"drift": _resolved_drift(config.drift)})
     select_stack_for_run(require_model_deployer=True)
     _production_version_or_exit(config.model_name, config.stage)
+    pipe = deployment_pipeline.with_options(
+        model=Model(name=config.model_name, version=config.stage), settings=remote_settings()
+    )
     try:
-        deployment_pipeline.with_options(model=Model(name=config.model_name, version=config.stage))(config=config)
+        pipe(config=config)
     except Exception as exc:
         print(f"error: the deployment pipeline stopped: {_root_message(exc)}", file=sys.stderr)
         return 1
@@ -210,7 +255,9 @@ def run_batch_inference(args: argparse.Namespace) -> int:
     )
     select_stack_for_run(require_experiment_tracker=False)
     _production_version_or_exit(config.model_name, config.stage)
-    batch_inference_pipeline.with_options(model=Model(name=config.model_name, version=config.stage))(config=config)
+    batch_inference_pipeline.with_options(
+        model=Model(name=config.model_name, version=config.stage), settings=remote_settings()
+    )(config=config)
     return 0
 
 
@@ -289,7 +336,7 @@ def run_training(args: argparse.Namespace) -> int:
         license="Apache-2.0",
         tags=["text-classification", config.train.model.split("/")[-1]],
     )
-    pipe = training_pipeline.with_options(model=model, enable_cache=not args.no_cache)
+    pipe = training_pipeline.with_options(model=model, enable_cache=not args.no_cache, settings=remote_settings())
     pipe(config=config, data_fingerprint=fingerprint, dataset_version=args.dataset_version)
     return 0
 
@@ -355,12 +402,15 @@ def main(argv: list[str] | None = None) -> int:
         "list_datasets",
         "infer",
         "endpoint",
+        "doctor",
     )
     if not any(getattr(args, name) for name in actions):
         parser.error(
             "say what to do: --pipeline {train,deploy,batch-inference}, --infer, --endpoint, --setup-stack NAME, "
-            "--dashboard, --stop-dashboard, --mlflow-ui or --list-datasets"
+            "--dashboard, --stop-dashboard, --mlflow-ui, --list-datasets or --doctor"
         )
+    if args.gcp_settings is not None and args.setup_stack != "gcp":
+        parser.error("--gcp-settings only applies with --setup-stack gcp")
     if not args.infer and any(getattr(args, n) is not None for n in ("title", "summary", "json_file", "url")):
         parser.error("--title, --summary, --json-file and --url only apply with --infer")
     if args.pipeline in ("deploy", "batch-inference"):
@@ -390,10 +440,19 @@ def main(argv: list[str] | None = None) -> int:
 
             print(running_endpoint(DEFAULT_MODEL_NAME))
             return 0
+        if args.doctor:
+            from stacks.doctor import main as doctor_main
+
+            return doctor_main(data_source=None)
         if args.setup_stack:
             from stacks import ensure_stack
 
-            created = ensure_stack(args.setup_stack, activate=True)
+            if args.setup_stack == "gcp":
+                from stacks.gcp import setup_gcp_stack
+
+                created = setup_gcp_stack(args.gcp_settings, activate=True)
+            else:
+                created = ensure_stack(args.setup_stack, activate=True)
             print(
                 f"Stack '{args.setup_stack}': "
                 + (f"registered {', '.join(created)}" if created else "already registered")

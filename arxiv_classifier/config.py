@@ -167,6 +167,28 @@ class PromotionConfig(_Strict):
     stage: Literal["production", "staging"] = Field("production", description="Stage the winner is promoted to.")
 
 
+class ResourcesConfig(_Strict):
+    """Compute the training step asks a remote orchestrator for (Vertex AI). The local orchestrator ignores it."""
+
+    gpu_count: int = Field(0, ge=0, le=16, description="GPUs attached to the model_trainer step (0: CPU only).")
+    gpu_type: str = Field(
+        "NVIDIA_TESLA_T4",
+        pattern=r"^[A-Z][A-Z0-9_]*$",
+        description="Vertex AI accelerator type, e.g. NVIDIA_TESLA_T4, NVIDIA_L4, NVIDIA_TESLA_V100, NVIDIA_A100_80GB.",
+    )
+    cpu_count: float | None = Field(None, gt=0, description="CPU cores requested for the step; null: the default.")
+    memory: str | None = Field(
+        None,
+        pattern=r"^[0-9]+(KB|KiB|MB|MiB|GB|GiB|TB|TiB|PB|PiB)$",
+        description="Memory requested for the step, e.g. '16GB'; null: the default.",
+    )
+
+    @property
+    def requested(self) -> bool:
+        """True when anything beyond the orchestrator's defaults is asked for."""
+        return self.gpu_count > 0 or self.cpu_count is not None or self.memory is not None
+
+
 class RunConfig(_Strict):
     """One training run: the file passed with `run.py --config`."""
 
@@ -176,6 +198,9 @@ class RunConfig(_Strict):
     train: TrainConfig = Field(default_factory=TrainConfig)  # type: ignore[arg-type]
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)  # type: ignore[arg-type]
     promotion: PromotionConfig = Field(default_factory=PromotionConfig)  # type: ignore[arg-type]
+    resources: ResourcesConfig | None = Field(
+        None, description="Compute for the model_trainer step on a remote orchestrator (GPU type/count, CPU, memory)."
+    )
 
 
 #: The RSS-feed preamble of `arxiv/unlabelled.csv.gz` abstracts ("arXiv:ID vN Announce Type: new  Abstract: ...").
@@ -265,7 +290,22 @@ class ServingConfig(_Strict):
     top_k: int = Field(3, ge=1, description="Categories returned per paper, with their probabilities.")
     ready_timeout: int = Field(300, ge=10, description="Seconds a new server has to report ready.")
     smoke_papers: int = Field(8, ge=1, description="Real papers sent to a new deployment before it is kept.")
-    replicas: int = Field(1, ge=1, description="Replicas (remote deployers).")
+    replicas: int = Field(1, ge=1, description="Replicas (Seldon Core on Kubernetes).")
+    image: str | None = Field(
+        None,
+        description="Serving image for Seldon Core on Kubernetes (the Dockerfile's `serving` target), e.g. "
+        "REGION-docker.pkg.dev/PROJECT/REPO/arxiv-serving:TAG. Unused by the local deployer.",
+    )
+    resources: dict[str, dict[str, str]] = Field(
+        default_factory=lambda: {"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"cpu": "2", "memory": "3Gi"}},
+        description="Kubernetes requests/limits of each serving container (Seldon Core).",
+    )
+    service_account: str | None = Field(
+        None, description="Kubernetes service account of the serving pods (Workload Identity to read the bucket)."
+    )
+    storage_secret: str | None = Field(
+        None, description="Kubernetes secret with rclone credentials for the storage initializer (instead of WI)."
+    )
 
 
 class DeployRunConfig(_Strict):

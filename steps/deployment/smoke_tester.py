@@ -50,8 +50,10 @@ def smoke_tester(deployment: dict[str, Any], serving: ServingConfig) -> Annotate
         logger.error("Smoke test failed on %s:\n  %s", deployment["url"], "\n  ".join(problems))
         deployer.delete_model_server(new_id)
         restored = []
-        for uuid in previous:
-            deployer.start_model_server(uuid, timeout=serving.ready_timeout)
+        for uuid in previous:  # they were never stopped; restart any that died meanwhile
+            [service] = deployer.find_model_server(service_uuid=uuid) or [None]
+            if service is not None and not service.is_running:
+                deployer.start_model_server(uuid, timeout=serving.ready_timeout)
             restored.append(str(uuid))
         record = {"passed": False, "problems": problems, "rolled_back_to": restored}
         log_metadata(metadata={"smoke_test": record, "deployment": {"status": "rolled back"}}, infer_model=True)
@@ -61,7 +63,10 @@ def smoke_tester(deployment: dict[str, Any], serving: ServingConfig) -> Annotate
             f"({len(problems)} problem(s): {'; '.join(problems[:3])}). It was removed and {where}."
         )
     for uuid in previous:
-        deployer.stop_model_server(uuid)
+        try:
+            deployer.stop_model_server(uuid)  # kept, stopped, for a manual rollback
+        except (NotImplementedError, RuntimeError):  # Seldon Core cannot stop a deployment, only delete it
+            deployer.delete_model_server(uuid)
     keep = set(previous) | {new_id}
     from steps.deployment.endpoint_deployer import current_deployments
 

@@ -34,12 +34,45 @@ def test_configs_folder_is_not_empty() -> None:
     assert {"train.yaml", "train_quick.yaml", "banking77.yaml", "disaster_tweets.yaml"} <= names
 
 
+def schema_of(path: Path) -> type:
+    """Which pipeline a shipped config is for, by its name (as run.py's defaults are named)."""
+    from arxiv_classifier.config import BatchInferenceConfig, DeployRunConfig
+
+    if path.name.startswith("deploy"):
+        return DeployRunConfig
+    if path.name.startswith("batch_inference"):
+        return BatchInferenceConfig
+    return RunConfig
+
+
 @pytest.mark.parametrize("path", CONFIG_FILES, ids=lambda p: p.name)
 def test_every_shipped_config_validates(path: Path) -> None:
-    cfg = load_config(path)
-    assert isinstance(cfg, RunConfig)
+    schema = schema_of(path)
+    cfg = load_config(path, None, schema)
+    assert isinstance(cfg, schema)
     assert cfg.model_name
-    assert expand_path_vars(cfg.data.source)  # no variable other than ${DATA_DIR}
+    if isinstance(cfg, RunConfig):
+        assert expand_path_vars(cfg.data.source)  # no variable other than ${DATA_DIR}
+    else:
+        for papers in (cfg.drift.current, getattr(cfg, "papers", cfg.drift.current)):
+            assert expand_path_vars(papers.source)
+
+
+def test_deploy_configs_gate_by_default_and_never_override() -> None:
+    from arxiv_classifier.config import DeployRunConfig
+
+    for path in CONFIG_FILES:
+        if schema_of(path) is DeployRunConfig:
+            cfg = load_config(path, None, DeployRunConfig)
+            assert cfg.drift.override_reason is None, f"{path.name} must not ship an override"
+            assert 0 < cfg.drift.max_drifted_share <= 0.5
+
+
+def test_override_reason_must_say_something() -> None:
+    from arxiv_classifier.config import ConfigError, DeployRunConfig
+
+    with pytest.raises(ConfigError, match="override_reason"):
+        load_config(None, {"drift.override_reason": "yes"}, DeployRunConfig)
 
 
 def test_shipped_configs_carry_their_intent() -> None:

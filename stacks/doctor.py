@@ -1,0 +1,393 @@
+"""Pre-flight check of the active stack: what it lacks, said before anything is submitted.
+
+`python run.py --doctor` calls `main()`. Nothing here submits, builds or writes; the only network
+calls are bounded by short timeouts (a TCP connect to the MLflow server, Google's credential lookup).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, TextIO
+from urllib.parse import urlparse
+
+if TYPE_CHECKING:
+    from zenml.models import ComponentResponse
+
+Severity = Literal["error", "warning", "ok"]
+
+#: Seconds the network probes may take (the issue allows 2 s for MLflow; Google's credential lookup
+#: probes the GCE metadata server, which does not answer off GCP).
+MLFLOW_TIMEOUT_S = 2.0
+CREDENTIALS_TIMEOUT_S = 5.0
+#: Flavors of components that talk to Google Cloud with the application-default credentials.
+GCP_FLAVORS = {"vertex", "gcp"}
+_SECRET_REF = re.compile(r"^\{\{\s*([^.\s}]+)\.([^\s}]+)\s*\}\}$")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One result of the pre-flight check."""
+
+    severity: Severity
+    message: str
+    fix: str = ""
+
+
+def _timed(func: Callable[[], Any], seconds: float) -> tuple[bool, Any, BaseException | None]:
+    """Run `func` in a daemon thread: (finished in time, result, exception)."""
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["result"] = func()
+        except BaseException as exc:
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, daemon=True, name="doctor-probe")
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        return False, None, None
+    return True, box.get("result"), box.get("error")
+
+
+def _flavor(component: ComponentResponse) -> Any:
+    from zenml.client import Client
+    from zenml.stack.flavor import Flavor
+
+    model = Client().get_flavor_by_name_and_type(component.flavor_name, component.type)
+    return Flavor.from_model(model), model
+
+
+def _config(component: ComponentResponse) -> Any:
+    """The component's configuration object, unvalidated (secret references stay unresolved)."""
+    try:
+        flavor, _ = _flavor(component)
+        return flavor.config_class.model_construct(**component.configuration)
+    except Exception:
+        return None
+
+
+def _is_remote(component: ComponentResponse) -> bool:
+    config = _config(component)
+    if config is not None:
+        return bool(config.is_remote)
+    return component.flavor_name not in ("local", "local_docker")
+
+
+def _is_local(component: ComponentResponse) -> bool:
+    config = _config(component)
+    return bool(config.is_local) if config is not None else component.flavor_name == "local"
+
+
+def _check_packages(components: list[ComponentResponse]) -> list[Finding]:
+    """Every component's implementation imports: its integration's packages are installed."""
+    from zenml.integrations.registry import integration_registry
+
+    findings = []
+    for comp in components:
+        label = f"{comp.type.value} '{comp.name}' ({comp.flavor_name})"
+        try:
+            flavor, model = _flavor(comp)
+        except Exception as exc:
+            findings.append(Finding("error", f"the flavor of the {label} cannot be loaded: {exc}", "see the message"))
+            continue
+        try:
+            _ = flavor.implementation_class  # imports the implementation and the packages it needs
+        except Exception as exc:
+            integration = model.integration or ""
+            fix = "install the packages it needs"
+            if integration in integration_registry.integrations:
+                reqs = integration_registry.integrations[integration].get_requirements()
+                fix = f"`zenml integration install {integration}`, or pip install " + " ".join(f"'{r}'" for r in reqs)
+            findings.append(Finding("error", f"the {label} cannot be loaded: {exc}", fix))
+        else:
+            findings.append(Finding("ok", f"the {label} loads (its packages are installed)"))
+    return findings
+
+
+def _check_server(remote: bool, orchestrator: str) -> list[Finding]:
+    from zenml.client import Client
+
+    store = Client().zen_store
+    url = store.config.url
+    local = store.is_local_store()
+    where = f"ZenML store {store.type.value} at {url}"
+    if remote and local:
+        return [
+            Finding(
+                "error",
+                f"the orchestrator '{orchestrator}' runs remotely, but the {where} is local: remote steps "
+                "cannot reach it (ZenML refuses to submit)",
+                "deploy a ZenML server the cloud jobs can reach (e.g. on Cloud Run or GKE, see the README) "
+                "and `zenml login https://<server>`",
+            )
+        ]
+    return [Finding("ok", f"{where}" + (" (remote)" if not local else " (local; fine for a local orchestrator)"))]
+
+
+def _check_remote_requirements(by_type: dict[str, list[ComponentResponse]]) -> list[Finding]:
+    findings = []
+    orchestrator = by_type["orchestrator"][0]
+    for needed, how in (
+        ("container_registry", "zenml container-registry register ... --flavor=gcp --uri=REGION-docker.pkg.dev/P/R"),
+        ("image_builder", "zenml image-builder register ... --flavor=gcp (Cloud Build)"),
+    ):
+        if not by_type.get(needed):
+            findings.append(
+                Finding(
+                    "error",
+                    f"the remote orchestrator '{orchestrator.name}' needs a {needed.replace('_', ' ')} "
+                    "(step images are built and pulled from it); the stack has none",
+                    f"`python run.py --setup-stack gcp`, or {how} and add it to the stack",
+                )
+            )
+    for ctype, comps in sorted(by_type.items()):
+        for comp in comps:
+            if ctype != "orchestrator" and _is_local(comp):
+                findings.append(
+                    Finding(
+                        "error",
+                        f"the {ctype.replace('_', ' ')} '{comp.name}' ({comp.flavor_name}) is local, but the "
+                        f"orchestrator '{orchestrator.name}' runs remotely and cannot reach this machine",
+                        "use a remote flavor (gcp artifact store gs://..., remote MLflow, Seldon on GKE): "
+                        "`python run.py --setup-stack gcp`",
+                    )
+                )
+    if not findings:
+        findings.append(Finding("ok", "the remote orchestrator has a container registry and an image builder"))
+    sa = getattr(_config(orchestrator), "workload_service_account", None)
+    if orchestrator.flavor_name == "vertex" and not sa:
+        findings.append(
+            Finding(
+                "warning",
+                f"the Vertex orchestrator '{orchestrator.name}' has no workload_service_account: jobs run as "
+                "the project's default compute service account",
+                f"`zenml orchestrator update {orchestrator.name} --workload_service_account=SA_EMAIL`",
+            )
+        )
+    return findings
+
+
+def _check_secrets(components: list[ComponentResponse]) -> list[Finding]:
+    from zenml.client import Client
+
+    findings = []
+    for comp in components:
+        for key, value in comp.configuration.items():
+            match = _SECRET_REF.match(value) if isinstance(value, str) else None
+            if not match:
+                continue
+            name, secret_key = match.groups()
+            try:
+                secret = Client().get_secret(name, allow_partial_name_match=False, allow_partial_id_match=False)
+            except KeyError:
+                findings.append(
+                    Finding(
+                        "error",
+                        f"{comp.type.value} '{comp.name}': {key} refers to the ZenML secret '{name}', which "
+                        "does not exist",
+                        f"`zenml secret create {name} --{secret_key}=...` (for the gcp stack: set the "
+                        "ARXIV_GCP_MLFLOW_* variables and re-run `python run.py --setup-stack gcp`)",
+                    )
+                )
+                continue
+            if secret_key not in secret.secret_values:
+                findings.append(
+                    Finding(
+                        "error",
+                        f"{comp.type.value} '{comp.name}': {key} refers to '{secret_key}' of the secret '{name}', "
+                        f"which has only {sorted(secret.secret_values)}",
+                        f"`zenml secret update {name} --{secret_key}=...`",
+                    )
+                )
+            else:
+                findings.append(Finding("ok", f"{comp.type.value} '{comp.name}': secret '{name}.{secret_key}' exists"))
+    return findings
+
+
+def _tcp_probe(url: str) -> None:
+    parsed = urlparse(url)
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    with socket.create_connection((parsed.hostname or "", port), timeout=MLFLOW_TIMEOUT_S):
+        pass
+
+
+def _check_mlflow(tracker: ComponentResponse, remote: bool) -> list[Finding]:
+    uri = tracker.configuration.get("tracking_uri")
+    if not uri:
+        if remote:
+            return [
+                Finding(
+                    "error",
+                    f"the MLflow tracker '{tracker.name}' has no tracking_uri: it would log to a local store "
+                    "the remote steps cannot reach",
+                    f"`zenml experiment-tracker update {tracker.name} --tracking_uri=https://...` "
+                    "(or `python run.py --setup-stack gcp`)",
+                )
+            ]
+        return [Finding("ok", f"the MLflow tracker '{tracker.name}' logs to the local MLflow store")]
+    if not str(uri).startswith(("http://", "https://")):
+        return [Finding("ok", f"the MLflow tracker '{tracker.name}' logs to {uri}")]
+    finished, _, error = _timed(lambda: _tcp_probe(str(uri)), MLFLOW_TIMEOUT_S + 0.5)
+    if finished and error is None:
+        return [Finding("ok", f"the MLflow tracking server {uri} accepts connections")]
+    why = "no answer within 2 s" if not finished else str(error)
+    return [
+        Finding(
+            "warning",
+            f"the MLflow tracking server {uri} of '{tracker.name}' is not reachable from here ({why})",
+            "check the URL, VPN or firewall; the steps log to it while they run",
+        )
+    ]
+
+
+def _google_default() -> tuple[Any, str | None]:
+    import google.auth
+
+    return google.auth.default()  # type: ignore[no-untyped-call]
+
+
+def _check_gcp_credentials(components: list[ComponentResponse]) -> list[Finding]:
+    projects = {str(p) for c in components if (p := c.configuration.get("project"))}
+    finished, result, error = _timed(_google_default, CREDENTIALS_TIMEOUT_S)
+    fix = (
+        "`gcloud auth application-default login`, or GOOGLE_APPLICATION_CREDENTIALS=/path/key.json "
+        "(a service account key), or run where a GCP service account is attached"
+    )
+    if not finished:
+        return [
+            Finding(
+                "error",
+                f"no Google credentials found within {CREDENTIALS_TIMEOUT_S:.0f} s (no application-default "
+                "credentials; the GCE metadata server did not answer)",
+                fix,
+            )
+        ]
+    if error is not None:
+        return [Finding("error", f"no Google credentials: {str(error).splitlines()[0]}", fix)]
+    _credentials, project = result
+    findings = [Finding("ok", f"Google application-default credentials found (project {project or 'not set'})")]
+    if project and projects and project not in projects:
+        findings.append(
+            Finding(
+                "warning",
+                f"the credentials' project is {project}, the stack's components use {sorted(projects)}",
+                "`gcloud config set project PROJECT` / `gcloud auth application-default set-quota-project PROJECT`",
+            )
+        )
+    return findings
+
+
+def _check_kube_context(deployer: ComponentResponse) -> list[Finding]:
+    if deployer.connector is not None:
+        return [Finding("ok", f"the Seldon deployer '{deployer.name}' uses a service connector")]
+    wanted = deployer.configuration.get("kubernetes_context")
+    fix = "`gcloud container clusters get-credentials CLUSTER --region REGION --project PROJECT`"
+    try:
+        from kubernetes import config as kube_config
+
+        contexts, active = kube_config.list_kube_config_contexts(config_file=os.environ.get("KUBECONFIG") or None)
+    except Exception as exc:
+        return [Finding("error", f"no kubeconfig for the Seldon deployer '{deployer.name}': {exc}", fix)]
+    names = [c["name"] for c in contexts or []]
+    if wanted and wanted not in names:
+        return [
+            Finding(
+                "error",
+                f"the kube context '{wanted}' of the Seldon deployer '{deployer.name}' is not in your kubeconfig "
+                f"(contexts: {names or 'none'})",
+                fix,
+            )
+        ]
+    if not wanted:
+        current = (active or {}).get("name")
+        return [
+            Finding(
+                "warning",
+                f"the Seldon deployer '{deployer.name}' names no kube context; it would use the current one "
+                f"({current})",
+                f"`zenml model-deployer update {deployer.name} --kubernetes_context=CONTEXT`",
+            )
+        ]
+    return [Finding("ok", f"the kube context '{wanted}' of the Seldon deployer is in your kubeconfig")]
+
+
+def _check_data_source(data_source: str, remote: bool) -> list[Finding]:
+    if not remote or re.match(r"^(gs|hf|kaggle)://", data_source):
+        return [Finding("ok", f"the data source {data_source} is readable where the steps run")]
+    return [
+        Finding(
+            "error",
+            f"the data source {data_source} is on this machine; the remote steps cannot read it",
+            "copy the data to the bucket (`gcloud storage cp -r ../shared/data gs://BUCKET/data`) and run with "
+            "DATA_DIR=gs://BUCKET/data (or --data-source gs://...)",
+        )
+    ]
+
+
+def diagnose(data_source: str | None = None) -> list[Finding]:
+    """Check the active stack before anything is submitted.
+
+    Args:
+        data_source: the run's resolved `data.source`, to check that the orchestrator can read it.
+
+    Returns:
+        Findings: errors (a run would fail), warnings (it may), and what was checked and is fine.
+    """
+    from zenml.client import Client
+
+    stack = Client().active_stack_model
+    by_type: dict[str, list[ComponentResponse]] = {
+        ctype.value: list(comps) for ctype, comps in stack.components.items() if comps
+    }
+    components = [c for comps in by_type.values() for c in comps]
+    orchestrator = by_type["orchestrator"][0]
+    remote = _is_remote(orchestrator)
+    summary = ", ".join(f"{t} {c[0].name} ({c[0].flavor_name})" for t, c in sorted(by_type.items()))
+    findings = [Finding("ok", f"active stack '{stack.name}': {summary}")]
+    findings += _check_packages(components)
+    findings += _check_server(remote, orchestrator.name)
+    if remote:
+        findings += _check_remote_requirements(by_type)
+    findings += _check_secrets(components)
+    for tracker in by_type.get("experiment_tracker", []):
+        if tracker.flavor_name == "mlflow":
+            findings += _check_mlflow(tracker, remote)
+    if any(c.flavor_name in GCP_FLAVORS for c in components):
+        findings += _check_gcp_credentials(components)
+    for deployer in by_type.get("model_deployer", []):
+        if deployer.flavor_name == "seldon":
+            findings += _check_kube_context(deployer)
+    if data_source:
+        findings += _check_data_source(data_source, remote)
+    return findings
+
+
+def print_report(findings: list[Finding], stream: TextIO | None = None) -> int:
+    """Print the findings, errors first. Returns the exit code: 1 when there is an error, else 0."""
+    out = stream or sys.stdout
+    order = {"error": 0, "warning": 1, "ok": 2}
+    marks = {"error": "[error]", "warning": "[warn] ", "ok": "[ok]   "}
+    for finding in sorted(findings, key=lambda f: order[f.severity]):
+        print(f"{marks[finding.severity]} {finding.message}", file=out)
+        if finding.fix and finding.severity != "ok":
+            print(f"        fix: {finding.fix}", file=out)
+    errors = sum(f.severity == "error" for f in findings)
+    warnings = sum(f.severity == "warning" for f in findings)
+    if errors:
+        print(f"\n{errors} error(s), {warnings} warning(s): fix the errors before running a pipeline.", file=out)
+    else:
+        print(f"\nNo errors ({warnings} warning(s)): the active stack is ready.", file=out)
+    return 1 if errors else 0
+
+
+def main(data_source: str | None = None) -> int:
+    """`python run.py --doctor`: print the pre-flight report of the active stack; the exit code."""
+    return print_report(diagnose(data_source))
