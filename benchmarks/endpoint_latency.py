@@ -126,8 +126,8 @@ class Server:
     """One microservice daemon; `stop` ends every process of its session (it setsid's into its own)."""
 
     def __init__(self, args: argparse.Namespace, model_dir: Path, runtime: Path) -> None:
-        from deployers.local_seldon.service import SERVING_CLASS, LocalSeldonDeploymentConfig
-        from deployers.serving_env import SERVING_DIR, ensure_serving_env
+        from deployers.local_seldon.service import LocalSeldonDeploymentConfig
+        from deployers.serving_env import ensure_serving_env
 
         python = args.serving_python or str(ensure_serving_env())
         self.config = LocalSeldonDeploymentConfig(
@@ -145,39 +145,10 @@ class Server:
         self.pid_file = runtime / "service.pid"
         self.log_file = runtime / "service.log"
         self.log_file.touch()
-        cfg = self.config
-        # Same list as LocalSeldonDeploymentService._get_daemon_cmd (which needs a ZenML service to call).
-        self.command = [
-            cfg.serving_python,
-            str(SERVING_DIR / "launch_local.py"),
-            "--host",
-            cfg.host,
-            "--pid-file",
-            str(self.pid_file),
-            "--log-file",
-            str(self.log_file),
-            "--daemon",
-            "--",
-            SERVING_CLASS,
-            "--service-type",
-            "MODEL",
-            "--http-port",
-            str(self.port),
-            "--metrics-port",
-            str(self.metrics_port),
-            "--grpc-workers",
-            "0",
-            "--workers",
-            str(cfg.workers),
-            "--threads",
-            str(cfg.threads),
-            "--parameters",
-            json.dumps(cfg.seldon_parameters()),
-        ]
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("ZENML_", "PYTHONPATH"))}
-        env.update({"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"})
-        env["PYTHONPATH"] = str(SERVING_DIR)
-        self.env = env
+        # Exactly the command the local deployer runs (LocalSeldonDeploymentService._get_daemon_cmd).
+        self.command, self.env = self.config.launch_command(
+            port=self.port, metrics_port=self.metrics_port, pid_file=str(self.pid_file), log_file=str(self.log_file)
+        )
         self.pid: int | None = None
         self.sid: int | None = None
 

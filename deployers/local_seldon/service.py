@@ -66,6 +66,45 @@ class LocalSeldonDeploymentConfig(LocalDaemonServiceConfig):
     #: The pipeline run that made this deployment (each run deploys anew; nothing is silently reused).
     deployed_by_run: str = ""
 
+    def launch_command(
+        self, port: int, metrics_port: int, pid_file: str, log_file: str, deployment_id: str = ""
+    ) -> tuple[list[str], dict[str, str]]:
+        """The daemon command (serving venv's python + loopback launcher + Seldon's arguments) and its env."""
+        params = self.seldon_parameters()
+        if deployment_id:
+            params.append({"name": "deployment_id", "value": deployment_id, "type": "STRING"})
+        command = [
+            self.serving_python,
+            str(SERVING_DIR / "launch_local.py"),
+            "--host",
+            self.host,
+            "--pid-file",
+            pid_file,
+            "--log-file",
+            log_file,
+            "--daemon",
+            "--",
+            SERVING_CLASS,
+            "--service-type",
+            "MODEL",
+            "--http-port",
+            str(port),
+            "--metrics-port",
+            str(metrics_port),
+            "--grpc-workers",
+            "0",
+            "--workers",
+            str(self.workers),
+            "--threads",
+            str(self.threads),
+            "--parameters",
+            json.dumps(params),
+        ]
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("ZENML_", "PYTHONPATH"))}
+        env.update({"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"})
+        env["PYTHONPATH"] = str(SERVING_DIR)
+        return command, env
+
     def seldon_parameters(self) -> list[dict[str, str]]:
         params = [
             ("model_dir", self.model_dir, "STRING"),
@@ -166,40 +205,13 @@ class LocalSeldonDeploymentService(LocalDaemonService, BaseDeploymentService):
         Path(log_file).touch()
         port = self.endpoint.status.port
         metrics_port = self.endpoint.status.metrics_port
-        cfg = self.config
-        command = [
-            cfg.serving_python,
-            str(SERVING_DIR / "launch_local.py"),
-            "--host",
-            cfg.host,
-            "--pid-file",
-            self.status.pid_file,
-            "--log-file",
-            log_file,
-            "--daemon",
-            "--",
-            SERVING_CLASS,
-            "--service-type",
-            "MODEL",
-            "--http-port",
-            str(port),
-            "--metrics-port",
-            str(metrics_port),
-            "--grpc-workers",
-            "0",
-            "--workers",
-            str(cfg.workers),
-            "--threads",
-            str(cfg.threads),
-            "--parameters",
-            json.dumps(
-                [*cfg.seldon_parameters(), {"name": "deployment_id", "value": str(self.uuid), "type": "STRING"}]
-            ),
-        ]
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("ZENML_", "PYTHONPATH"))}
-        env.update({"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"})
-        env["PYTHONPATH"] = str(SERVING_DIR)
-        return command, env
+        return self.config.launch_command(
+            port=int(port or 0),
+            metrics_port=int(metrics_port or 0),
+            pid_file=self.status.pid_file,
+            log_file=log_file,
+            deployment_id=str(self.uuid),
+        )
 
     def _stop_daemon(self, force: bool = False) -> None:
         """SIGTERM the server (gunicorn stops its workers and the metrics server); with `force`, SIGKILL
