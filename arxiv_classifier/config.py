@@ -287,6 +287,11 @@ class ServingConfig(_Strict):
         1, ge=1, description="torch intra-op threads per worker; 1 is fastest on 2 cores (null: torch's choice)."
     )
     max_batch: int = Field(64, ge=1, description="Largest batch one request may carry; larger ones get a 400.")
+    quantize: bool = Field(
+        False,
+        description="Serve an int8 dynamically quantised copy (~2.4x faster on CPU, but it changes a few per cent "
+        "of predictions versus the evaluated fp32 model: see the README before turning it on).",
+    )
     top_k: int = Field(3, ge=1, description="Categories returned per paper, with their probabilities.")
     ready_timeout: int = Field(300, ge=10, description="Seconds a new server has to report ready.")
     smoke_papers: int = Field(8, ge=1, description="Real papers sent to a new deployment before it is kept.")

@@ -139,6 +139,7 @@ class Server:
             workers=args.workers,
             threads=args.threads,
             torch_threads=args.torch_threads or None,
+            quantize=args.quantize,
         )
         self.port = free_port()
         self.metrics_port = free_port(exclude=[self.port])
@@ -441,6 +442,8 @@ def in_process(
 
     torch.set_num_threads(threads)
     clf = TextClassifier.load(model_dir)
+    if args.quantize:  # the same int8 copy the server makes with `quantize`
+        clf.model = torch.ao.quantization.quantize_dynamic(clf.model, {torch.nn.Linear}, dtype=torch.qint8)
     texts = [join_text([p["title"], p["summary"]]) for p in papers]  # what the server feeds its model
 
     def batches(batch: int) -> list[list[str]]:
@@ -554,6 +557,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=1, help="gunicorn workers")
     parser.add_argument("--threads", type=int, default=1, help="threads per gunicorn worker")
     parser.add_argument("--torch-threads", type=int, default=1, help="torch threads per worker; 0: torch's default")
+    parser.add_argument(
+        "--quantize", action="store_true", help="serve (and baseline) the int8 dynamically quantised model"
+    )
     parser.add_argument("--ready-timeout", type=float, default=300.0, help="seconds to wait for /health/status")
     parser.add_argument("--serving-python", help="python of the serving venv (default: ensure_serving_env())")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="JSON results file")

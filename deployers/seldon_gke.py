@@ -93,7 +93,13 @@ def k8s_name(value: str, max_len: int = 63) -> str:
 
 
 def seldon_parameters(
-    *, model_name: str, model_version: str, max_batch: int, top_k: int, torch_threads: int | None = None
+    *,
+    model_name: str,
+    model_version: str,
+    max_batch: int,
+    top_k: int,
+    torch_threads: int | None = None,
+    quantize: bool = False,
 ) -> list[dict[str, str]]:
     """The serving class's parameters, as the local deployer passes them, with the model at /mnt/models."""
     params = [
@@ -105,6 +111,8 @@ def seldon_parameters(
     ]
     if torch_threads:
         params.append(("torch_threads", str(torch_threads), "INT"))
+    if quantize:
+        params.append(("quantize", "true", "BOOL"))
     return [{"name": n, "value": v, "type": t} for n, v, t in params]
 
 
@@ -143,6 +151,7 @@ def seldon_deployment_spec(
     storage_secret: str | None = None,
     storage_initializer_image: str = STORAGE_INITIALIZER_IMAGE,
     image_pull_policy: str = "IfNotPresent",
+    quantize: bool = False,
 ) -> dict[str, Any]:
     """The `spec` of a SeldonDeployment serving `model_uri` from the serving image.
 
@@ -153,7 +162,7 @@ def seldon_deployment_spec(
         model_name / model_version: the Model Control Plane version served (echoed by every answer).
         replicas: pod replicas of the predictor.
         resources: the model container's `{"requests": {...}, "limits": {...}}` (cpu, memory, ...).
-        max_batch / top_k / torch_threads: the serving class's parameters.
+        max_batch / top_k / torch_threads / quantize: the serving class's parameters.
         service_account: Kubernetes service account of the pod (e.g. bound to a GCP service account
             through Workload Identity, which is how the storage initializer reads a private bucket).
         workers / threads: gunicorn workers (each loads the model) and threads per worker.
@@ -181,6 +190,7 @@ def seldon_deployment_spec(
         max_batch=max_batch,
         top_k=top_k,
         torch_threads=torch_threads,
+        quantize=quantize,
     )
     http_get = {"port": HTTP_PORT, "scheme": "HTTP"}
     container: dict[str, Any] = {

@@ -14,6 +14,8 @@ Started by `seldon-core-microservice arxiv_model.ArxivClassifier --service-type 
     max_batch      INT     most papers in one request (default 64); larger batches are a 400
     top_k          INT     how many (category, probability) pairs each prediction lists (default 3)
     torch_threads  INT     torch intra-op threads per worker; 0 leaves torch's default
+    quantize       BOOL    int8 dynamic quantisation of the Linear layers (~2.4x faster on CPU; changes
+                           a few per cent of predictions: opt-in, see the README's Performance section)
 
 Contract (POST /api/v1.0/predictions):
 
@@ -184,6 +186,7 @@ class ArxivClassifier:
         top_k: int = 3,
         torch_threads: int = 0,
         deployment_id: str = "",
+        quantize: bool = False,
     ) -> None:
         self.model_dir = str(model_dir or os.environ.get("MODEL_DIR") or DEFAULT_MODEL_DIR)
         self.model_name = str(model_name)
@@ -193,6 +196,7 @@ class ArxivClassifier:
         self.torch_threads = int(torch_threads)
         #: Echoed by /health/status, so a deployer knows the server answering is the one it started.
         self.deployment_id = str(deployment_id)
+        self.quantize = quantize if isinstance(quantize, bool) else str(quantize).lower() in ("1", "true", "yes")
         if self.max_batch < 1 or self.top_k < 1 or self.torch_threads < 0:
             raise ValueError(
                 f"max_batch and top_k must be >= 1 and torch_threads >= 0, got max_batch={self.max_batch}, "
@@ -227,6 +231,8 @@ class ArxivClassifier:
         except (OSError, ValueError) as exc:
             raise ModelLoadError(f"could not load the model in {self.model_dir!r}: {exc}") from exc
         model.eval()
+        if self.quantize:
+            model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
         id2label = {int(k): v for k, v in (model.config.id2label or {}).items()}
         if [id2label.get(i) for i in range(model.config.num_labels)] != meta["labels"]:
             raise ModelLoadError(
@@ -259,6 +265,7 @@ class ArxivClassifier:
             "model_version": self.model_version,
             "labels": self.labels,
             "deployment_id": self.deployment_id,
+            "quantized": self.quantize,
         }
 
     def health_status_raw(self) -> dict[str, Any]:

@@ -61,6 +61,7 @@ class LocalSeldonDeploymentConfig(LocalDaemonServiceConfig):
     workers: int = 1
     threads: int = 1
     torch_threads: int | None = None
+    quantize: bool = False
     max_batch: int = 64
     top_k: int = 3
     #: The pipeline run that made this deployment (each run deploys anew; nothing is silently reused).
@@ -115,6 +116,8 @@ class LocalSeldonDeploymentConfig(LocalDaemonServiceConfig):
         ]
         if self.torch_threads:
             params.append(("torch_threads", str(self.torch_threads), "INT"))
+        if self.quantize:
+            params.append(("quantize", "true", "BOOL"))
         return [{"name": n, "value": v, "type": t} for n, v, t in params]
 
 

@@ -161,7 +161,20 @@ def test_health_before_and_after_load(model_dir: Path) -> None:
         "model_version": "1",
         "labels": LABELS,
         "deployment_id": "",
+        "quantized": False,
     }
+
+
+def test_quantized_model_keeps_the_contract(model_dir: Path) -> None:
+    import torch
+
+    model = ArxivClassifier(model_dir=str(model_dir), quantize="true", top_k=2)  # Seldon passes BOOL parsed
+    model.load()
+    assert model.health_status_raw()["quantized"] is True
+    assert any(isinstance(m, torch.ao.nn.quantized.dynamic.Linear) for m in model._model.modules())
+    [pred] = model.predict_raw({"jsonData": PAPER})["jsonData"]["predictions"]
+    assert pred["category"] in LABELS and len(pred["top_k"]) == 2
+    assert abs(sum(p["probability"] for p in pred["top_k"])) <= 1.0 + 1e-6
 
 
 def test_model_dir_problems_are_clear(tmp_path: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:

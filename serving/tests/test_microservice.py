@@ -133,6 +133,7 @@ def test_local_microservice_end_to_end(model_dir: Path, tmp_path: Path) -> None:
             "model_version": "3",
             "labels": LABELS,
             "deployment_id": "dep-123",
+            "quantized": False,
         }
 
         predict = f"{base}/api/v1.0/predictions"

@@ -93,6 +93,7 @@ def _deploy_local(deployer: Any, model: Any, model_dir: str, serving: ServingCon
         torch_threads=serving.torch_threads,
         max_batch=serving.max_batch,
         top_k=serving.top_k,
+        quantize=serving.quantize,
     )
     return deployer.deploy_new(config, timeout=serving.ready_timeout)
 
@@ -130,6 +131,7 @@ def _deploy_seldon_core(deployer: Any, model: Any, model_dir: str, serving: Serv
         threads=serving.threads,
         service_account=serving.service_account,
         storage_secret=serving.storage_secret,
+        quantize=serving.quantize,
     )
     config = seldon_deployment_config(
         spec,
