@@ -14,9 +14,9 @@ $(STAMP): requirements/pipeline.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade "pip>=24"
 	$(PY) -m pip install --quiet --compile -r requirements/pipeline.lock
-	# Put the project on the venv's path, so `zenml` CLI commands find its flavors, services and steps
-	# from any directory (ZenML imports them by module path).
-	$(PY) -c "import pathlib, site; pathlib.Path(site.getsitepackages()[0], 'arxiv_classifier_project.pth').write_text('$(CURDIR)\n')"
+	# The project itself, editable: `zenml` CLI commands find its flavors, services and steps from any
+	# directory (ZenML imports them by module path), and benchmarks import it without path hacks.
+	$(PY) -m pip install --quiet --no-deps --compile -e .
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 install: $(STAMP)

@@ -12,6 +12,7 @@ Writes one JSON (rewritten after each stage, so a run cut short keeps what it fi
 a summary:
 
     python benchmarks/gpu_full_run.py --data prepared.parquet --model /tmp/model --out $OUT/run.json
+    PYTHONPATH=. python benchmarks/gpu_full_run.py ...   # where the project is not installed (`make install`)
     python benchmarks/gpu_full_run.py --data prepared.parquet --model DIR --device cpu \
         --epochs 1 --max-rows train=256,validation=64,test=64 --max-length 64     # smoke test
 """
@@ -31,7 +32,6 @@ from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
 import pandas as pd

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -16,7 +15,6 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO_ROOT))
 
 # Tests also import this module as `tests.conftest`; a second import must not make a second store.
 _ZENML_DIR = os.environ.get("ARXIV_TEST_ZENML_STORE") or tempfile.mkdtemp(prefix="zenml-test-store-")
