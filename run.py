@@ -5,12 +5,14 @@ Examples:
     python run.py --pipeline train                          # default config (configs/train.yaml)
     python run.py --pipeline train --config configs/train_quick.yaml
     python run.py --pipeline train --epochs 2 --max-train 8000 --no-cache
+    python run.py --pipeline train --set train.epochs=2 --set data.sample.max_train=8000   # any config field
     python run.py --list-datasets                           # versions of the prepared dataset
     python run.py --pipeline train --dataset-version 3      # retrain on an earlier data version
     python run.py --setup-stack local                       # register the local stack (idempotent)
     python run.py --dashboard                               # ZenML dashboard on http://127.0.0.1:8237
     python run.py --mlflow-ui                               # MLflow UI on these runs
     python run.py --pipeline deploy                         # drift gate, then serve the production version
+    python run.py --pipeline deploy --set drift.current.max_rows=500
     python run.py --endpoint                                # URL of the running deployment
     python run.py --infer --title "..." --summary "..."     # ask the deployed endpoint
     python run.py --infer --json-file papers.json           # a batch: [{"title": ..., "summary": ...}, ...]
@@ -24,6 +26,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +36,31 @@ DEFAULT_CONFIGS = {
     "deploy": REPO_ROOT / "configs" / "deploy.yaml",
     "batch-inference": REPO_ROOT / "configs" / "batch_inference.yaml",
 }
+#: Options of the training pipeline only (argparse destinations).
+TRAIN_ONLY = (
+    "dataset_version",
+    "model",
+    "max_train",
+    "max_test",
+    "epochs",
+    "max_length",
+    "batch_size",
+    "learning_rate",
+    "seed",
+    "freeze_backbone",
+    "no_cache",
+)
+ACTIONS = (
+    "pipeline",
+    "setup_stack",
+    "dashboard",
+    "stop_dashboard",
+    "mlflow_ui",
+    "list_datasets",
+    "infer",
+    "endpoint",
+    "doctor",
+)
 
 # Quiet, offline-friendly defaults; a user's own environment wins.
 os.environ.setdefault("ZENML_ANALYTICS_OPT_IN", "false")
@@ -61,6 +89,15 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _assignment(text: str) -> tuple[str, Any]:
+    from arxiv_classifier.config import ConfigError, parse_override
+
+    try:
+        return parse_override(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="run.py",
@@ -78,7 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     action.add_argument(
         "--doctor",
         action="store_true",
-        help="Pre-flight check of the active stack (server, registry, image builder, credentials, packages).",
+        help="Pre-flight check of the active stack (server, registry, image builder, credentials, packages) and of "
+        "the training config's data source (--config, --data-source and --set apply).",
     )
     action.add_argument(
         "--setup-stack",
@@ -101,7 +139,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     run = parser.add_argument_group("pipeline options")
-    run.add_argument("--config", type=Path, help="YAML run config (default: configs/train.yaml).")
+    run.add_argument(
+        "--config", type=Path, help="YAML run config (default: configs/train.yaml, deploy.yaml, batch_inference.yaml)."
+    )
+    run.add_argument(
+        "--set",
+        dest="set",
+        action="append",
+        type=_assignment,
+        default=[],
+        metavar="KEY=VALUE",
+        help="Set any field of the run config, e.g. --set train.epochs=2 --set data.sample.max_train=8000 "
+        "(repeatable; the value is read as YAML: 2, 0.5, true, null, [a, b]). Validated like the config file; "
+        "applied after it, for every pipeline.",
+    )
     run.add_argument("--no-cache", action="store_true", help="Re-run every step instead of reusing cached outputs.")
     run.add_argument(
         "--dataset-version",
@@ -147,7 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
-    """Map the few command-line overrides onto dotted config keys."""
+    """Map the named command-line shortcuts onto dotted config keys (None: not given)."""
     return {
         "data.source": args.data_source,
         "train.model": args.model,
@@ -163,98 +214,111 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-#: Environment variable naming the pushed pipeline image (the Dockerfile's `pipeline` target).
-PIPELINE_IMAGE_ENV = "ARXIV_PIPELINE_IMAGE"
+def load_run_config(args: argparse.Namespace, pipeline: str) -> Any:
+    """The pipeline's config: the file, the named shortcuts, then every --set; validated, sources expanded."""
+    from arxiv_classifier.config import (
+        BatchInferenceConfig,
+        DeployRunConfig,
+        RunConfig,
+        load_config,
+        resolve_sources,
+    )
+
+    schemas: dict[str, Any] = {"train": RunConfig, "deploy": DeployRunConfig, "batch-inference": BatchInferenceConfig}
+    schema = schemas[pipeline]
+    path = args.config or DEFAULT_CONFIGS[pipeline]
+    return resolve_sources(load_config(path, overrides_from_args(args), schema, args.set))
 
 
-def remote_settings() -> dict[str, Any]:
-    """Docker settings when the active orchestrator runs steps in containers (e.g. Vertex AI).
-
-    The steps run in an image built on the project's pipeline image (locked dependencies, CUDA torch
-    for the GPU step) with the code on top; nothing changes for the local orchestrator.
-    """
-    from zenml.client import Client
-    from zenml.config import DockerSettings
-    from zenml.enums import StackComponentType
-
-    from stacks.registry import StackError
-
-    orchestrator = Client().active_stack_model.components.get(StackComponentType.ORCHESTRATOR)
-    if not orchestrator or orchestrator[0].flavor_name == "local":
-        return {}
-    image = os.environ.get(PIPELINE_IMAGE_ENV)
-    if not image:
-        raise StackError(
-            f"the active orchestrator '{orchestrator[0].name}' runs steps in containers: set {PIPELINE_IMAGE_ENV} to "
-            "the pushed pipeline image (Dockerfile target `pipeline`; see the README's GCP guide), and run "
-            "`python run.py --doctor` to check the rest of the stack"
-        )
-    return {"docker": DockerSettings(parent_image=image, user="app", install_stack_requirements=False)}
-
-
-def _production_version_or_exit(model_name: str, stage: str) -> None:
-    from zenml.client import Client
+def _require(check: Callable[..., None], *names: str) -> None:
+    """A look-up in the store before any pipeline work; what is missing ends the command with its message."""
+    from pipelines.inputs import MissingInput
 
     try:
-        Client().get_model_version(model_name, stage)
-    except KeyError:
-        raise SystemExit(
-            f"error: model '{model_name}' has no {stage} version yet. Train one first: python run.py --pipeline train"
-        ) from None
+        check(*names)
+    except MissingInput as exc:
+        raise SystemExit(f"error: {exc}") from None
 
 
-def _resolved_drift(drift: Any) -> Any:
-    """Concrete data locations in the run's record (ZenML also refuses unset ${VAR}s in snapshots)."""
-    from arxiv_classifier.config import resolve_papers_source
+def failure_message(exc: BaseException) -> str:
+    """The message of the gate / smoke-test / deployer failure behind a pipeline failure, if that is what it was."""
+    from deployers.errors import DeploymentError
+    from steps.deployment.deployment_gate import DeploymentBlocked
+    from steps.deployment.smoke_tester import SmokeTestFailed
 
-    return drift.model_copy(update={"current": resolve_papers_source(drift.current)})
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, DeploymentBlocked | SmokeTestFailed | DeploymentError):
+            return str(seen)
+        seen = seen.__cause__ or seen.__context__
+    return f"{exc} (the failing step's message is above)"
+
+
+def run_training(args: argparse.Namespace) -> int:
+    from arxiv_classifier.data import source_fingerprint
+
+    config = load_run_config(args, "train")
+    fingerprint = "" if args.dataset_version else source_fingerprint(config.data.source)
+    if fingerprint.startswith("missing:"):
+        from arxiv_classifier.data import DataError, read_table
+
+        read_table(config.data.source)  # raises the DataError that says how to point elsewhere
+        raise DataError(f"data source {config.data.source} not found")
+
+    from zenml import Model
+
+    from pipelines import training_pipeline
+    from pipelines.inputs import require_dataset_version
+    from stacks import select_stack_for_run
+    from stacks.remote import remote_settings
+
+    select_stack_for_run()
+    if args.dataset_version:
+        _require(require_dataset_version, args.dataset_version)
+    model = Model(
+        name=config.model_name,
+        description="Transformer text classifier (title + abstract -> primary category).",
+        license="Apache-2.0",
+        tags=["text-classification", config.train.model.split("/")[-1]],
+    )
+    pipe = training_pipeline.with_options(model=model, enable_cache=not args.no_cache, settings=remote_settings())
+    pipe(config=config, data_fingerprint=fingerprint, dataset_version=args.dataset_version)
+    return 0
 
 
 def run_deployment(args: argparse.Namespace) -> int:
+    config = load_run_config(args, "deploy")
     from zenml import Model
 
-    from arxiv_classifier.config import DeployRunConfig, load_config
     from pipelines import deployment_pipeline
+    from pipelines.inputs import require_model_version
     from stacks import select_stack_for_run
+    from stacks.remote import remote_settings
 
-    config = load_config(args.config or DEFAULT_CONFIGS["deploy"], None, DeployRunConfig)
-    config = config.model_copy(update={"drift": _resolved_drift(config.drift)})
     select_stack_for_run(require_model_deployer=True)
-    _production_version_or_exit(config.model_name, config.stage)
+    _require(require_model_version, config.model_name, config.stage)
     pipe = deployment_pipeline.with_options(
         model=Model(name=config.model_name, version=config.stage), settings=remote_settings()
     )
     try:
         pipe(config=config)
     except Exception as exc:
-        print(f"error: the deployment pipeline stopped: {_root_message(exc)}", file=sys.stderr)
+        print(f"error: the deployment pipeline stopped: {failure_message(exc)}", file=sys.stderr)
         return 1
     return 0
 
 
-def _root_message(exc: BaseException) -> str:
-    """The message of the gate / smoke-test failure behind a pipeline failure, if that is what it was."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if type(seen).__name__ in ("DeploymentBlocked", "SmokeTestFailed", "DeploymentError"):
-            return str(seen)
-        seen = seen.__cause__ or seen.__context__
-    return f"{exc} (the failing step's message is above)"
-
-
 def run_batch_inference(args: argparse.Namespace) -> int:
+    config = load_run_config(args, "batch-inference")
     from zenml import Model
 
-    from arxiv_classifier.config import BatchInferenceConfig, load_config, resolve_papers_source
     from pipelines import batch_inference_pipeline
+    from pipelines.inputs import require_model_version
     from stacks import select_stack_for_run
+    from stacks.remote import remote_settings
 
-    config = load_config(args.config or DEFAULT_CONFIGS["batch-inference"], None, BatchInferenceConfig)
-    config = config.model_copy(
-        update={"drift": _resolved_drift(config.drift), "papers": resolve_papers_source(config.papers)}
-    )
     select_stack_for_run(require_experiment_tracker=False)
-    _production_version_or_exit(config.model_name, config.stage)
+    _require(require_model_version, config.model_name, config.stage)
     batch_inference_pipeline.with_options(
         model=Model(name=config.model_name, version=config.stage), settings=remote_settings()
     )(config=config)
@@ -263,20 +327,12 @@ def run_batch_inference(args: argparse.Namespace) -> int:
 
 def running_endpoint(model_name: str) -> str:
     """Base URL of the model's running deployment (newest first)."""
-    from zenml.client import Client
+    from deployers import deployments
 
-    from steps.deployment.endpoint_deployer import current_deployments
-
-    deployer = Client().active_stack.model_deployer
-    if deployer is None:
-        raise SystemExit("error: the active stack has no model deployer; `zenml stack set local`")
-    for service in current_deployments(deployer, model_name):
-        if service.is_running:
-            return str(service.base_url)
-    raise SystemExit(
-        f"error: no running deployment of '{model_name}'. Deploy with `python run.py --pipeline deploy`, or start "
-        "a stopped one: `zenml model-deployer models list` then `zenml model-deployer models start <UUID>`"
-    )
+    try:
+        return deployments.running_endpoint(model_name)
+    except deployments.DeploymentError as exc:  # no deployer on the stack, or nothing of this model runs
+        raise SystemExit(f"error: {exc}") from None
 
 
 def run_inference(args: argparse.Namespace) -> int:
@@ -310,82 +366,38 @@ def run_inference(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_training(args: argparse.Namespace) -> int:
-    from arxiv_classifier.config import load_config, resolve_sources
-    from arxiv_classifier.data import source_fingerprint
+def run_doctor(args: argparse.Namespace) -> int:
+    """The pre-flight report of the active stack, with the training config's data source checked too."""
+    from stacks import doctor
 
-    config = resolve_sources(load_config(args.config or DEFAULT_CONFIGS["train"], overrides_from_args(args)))
-    fingerprint = "" if args.dataset_version else source_fingerprint(config.data.source)
-    if fingerprint.startswith("missing:"):
-        from arxiv_classifier.data import DataError, read_table
-
-        read_table(config.data.source)  # raises the DataError that says how to point elsewhere
-        raise DataError(f"data source {config.data.source} not found")
-
-    from zenml import Model
-
-    from pipelines import training_pipeline
-    from stacks import select_stack_for_run
-
-    select_stack_for_run()
-    if args.dataset_version:
-        _check_dataset_version(args.dataset_version)
-    model = Model(
-        name=config.model_name,
-        description="Transformer text classifier (title + abstract -> primary category).",
-        license="Apache-2.0",
-        tags=["text-classification", config.train.model.split("/")[-1]],
-    )
-    pipe = training_pipeline.with_options(model=model, enable_cache=not args.no_cache, settings=remote_settings())
-    pipe(config=config, data_fingerprint=fingerprint, dataset_version=args.dataset_version)
-    return 0
+    config = load_run_config(args, "train")
+    return doctor.main(data_source=config.data.source)
 
 
-def _check_dataset_version(version: str) -> None:
-    from zenml.client import Client
-
-    from arxiv_classifier.constants import PREPARED_DATASET
-
-    try:
-        Client().get_artifact_version(PREPARED_DATASET, version)
-    except KeyError:
-        raise SystemExit(
-            f"error: no version {version!r} of the prepared dataset; `python run.py --list-datasets` lists them"
-        ) from None
-
-
-def list_datasets() -> int:
-    from zenml.client import Client
-
-    from arxiv_classifier.constants import PREPARED_DATASET
-
-    versions = Client().list_artifact_versions(artifact=PREPARED_DATASET, sort_by="asc:created", size=100, hydrate=True)
-    if not versions.items:
-        print("No prepared dataset yet: run `python run.py --pipeline train` first.")
-        return 0
-    print(f"{'version':>8}  {'created':19}  {'content hash':14}  {'train':>7} {'val':>7} {'test':>7}  labels")
-    for v in versions.items:
-        meta = v.run_metadata
-        print(
-            f"{v.version:>8}  {v.created:%Y-%m-%d %H:%M:%S}  {str(meta.get('content_hash', '?'))[:12]:14}  "
-            f"{meta.get('rows_train', '?'):>7} {meta.get('rows_validation', '?'):>7} {meta.get('rows_test', '?'):>7}  "
-            f"{meta.get('num_labels', '?')}"
+def _check_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse options that do not apply to the chosen action (argparse exits 2 with the message)."""
+    if not any(getattr(args, name) for name in ACTIONS):
+        parser.error(
+            "say what to do: --pipeline {train,deploy,batch-inference}, --infer, --endpoint, --setup-stack NAME, "
+            "--dashboard, --stop-dashboard, --mlflow-ui, --list-datasets or --doctor"
         )
-    return 0
 
+    def given(*names: str) -> list[str]:
+        return [f"--{n.replace('_', '-')}" for n in names if getattr(args, n) not in (None, False, [])]
 
-_TRAIN_ONLY = (
-    "dataset_version",
-    "data_source",
-    "model",
-    "max_train",
-    "max_test",
-    "epochs",
-    "max_length",
-    "batch_size",
-    "learning_rate",
-    "seed",
-)
+    if args.gcp_settings is not None and args.setup_stack != "gcp":
+        parser.error("--gcp-settings only applies with --setup-stack gcp")
+    if not args.infer and given("title", "summary", "json_file", "url"):
+        parser.error("--title, --summary, --json-file and --url only apply with --infer")
+    if args.pipeline != "train" and (train_only := given(*TRAIN_ONLY)):
+        parser.error(f"{', '.join(train_only)} only apply with --pipeline train")
+    if args.pipeline not in ("train", None) and args.data_source is not None:
+        parser.error("--data-source only applies with --pipeline train or --doctor")
+    if not (args.pipeline or args.doctor) and (config_options := given("config", "set", "data_source")):
+        parser.error(f"{', '.join(config_options)} only apply with --pipeline or --doctor")
+    shortcuts = {key for key, value in overrides_from_args(args).items() if value is not None}
+    if twice := sorted(shortcuts & {key for key, _ in args.set}):
+        parser.error(f"{', '.join(twice)}: given both by --set and by its own option; give one")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -393,34 +405,7 @@ def main(argv: list[str] | None = None) -> int:
     args, unknown = parser.parse_known_args(argv)
     if unknown:
         parser.error(f"unrecognized arguments: {' '.join(unknown)} (see --help)")
-    actions = (
-        "pipeline",
-        "setup_stack",
-        "dashboard",
-        "stop_dashboard",
-        "mlflow_ui",
-        "list_datasets",
-        "infer",
-        "endpoint",
-        "doctor",
-    )
-    if not any(getattr(args, name) for name in actions):
-        parser.error(
-            "say what to do: --pipeline {train,deploy,batch-inference}, --infer, --endpoint, --setup-stack NAME, "
-            "--dashboard, --stop-dashboard, --mlflow-ui, --list-datasets or --doctor"
-        )
-    if args.gcp_settings is not None and args.setup_stack != "gcp":
-        parser.error("--gcp-settings only applies with --setup-stack gcp")
-    if not args.infer and any(getattr(args, n) is not None for n in ("title", "summary", "json_file", "url")):
-        parser.error("--title, --summary, --json-file and --url only apply with --infer")
-    if args.pipeline in ("deploy", "batch-inference"):
-        given = [f"--{n.replace('_', '-')}" for n in _TRAIN_ONLY if getattr(args, n) is not None]
-        if given or args.no_cache or args.freeze_backbone is not None:
-            parser.error(f"{', '.join(given) or '--no-cache/--freeze-backbone'} only apply with --pipeline train")
-    if not args.pipeline:
-        given = [f"--{name.replace('_', '-')}" for name in ("config", *_TRAIN_ONLY) if getattr(args, name) is not None]
-        if given or args.no_cache or args.freeze_backbone is not None:
-            parser.error(f"{', '.join(given) or '--no-cache/--freeze-backbone'} only apply with --pipeline")
+    _check_options(parser, args)
 
     from arxiv_classifier.config import ConfigError
     from arxiv_classifier.data import DataError
@@ -433,6 +418,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_deployment(args)
         if args.pipeline == "batch-inference":
             return run_batch_inference(args)
+        if args.doctor:
+            return run_doctor(args)
         if args.infer:
             return run_inference(args)
         if args.endpoint:
@@ -440,35 +427,26 @@ def main(argv: list[str] | None = None) -> int:
 
             print(running_endpoint(DEFAULT_MODEL_NAME))
             return 0
-        if args.doctor:
-            from stacks.doctor import main as doctor_main
-
-            return doctor_main(data_source=None)
         if args.setup_stack:
-            from stacks import ensure_stack
+            from stacks import setup_stack
 
-            if args.setup_stack == "gcp":
-                from stacks.gcp import setup_gcp_stack
-
-                created = setup_gcp_stack(args.gcp_settings, activate=True)
-            else:
-                created = ensure_stack(args.setup_stack, activate=True)
-            print(
-                f"Stack '{args.setup_stack}': "
-                + (f"registered {', '.join(created)}" if created else "already registered")
-                + "; it is now the active stack."
-            )
+            created = setup_stack(args.setup_stack, args.gcp_settings)
+            done = f"registered {', '.join(created)}" if created else "already registered"
+            print(f"Stack '{args.setup_stack}': {done}; it is now the active stack.")
             return 0
         if args.list_datasets:
-            return list_datasets()
-        from stacks import dashboard
+            from pipelines.inputs import dataset_versions_table
 
-        if args.dashboard:
-            return dashboard.start(port=args.port or dashboard.DEFAULT_PORT)
-        if args.stop_dashboard:
-            return dashboard.stop()
+            print(dataset_versions_table())
+            return 0
+        if args.dashboard or args.stop_dashboard:
+            from stacks import dashboard
+
+            return dashboard.start(port=args.port or dashboard.DEFAULT_PORT) if args.dashboard else dashboard.stop()
         if args.mlflow_ui:
-            return dashboard.mlflow_ui(port=args.port or 5000)
+            from stacks import mlflow_ui
+
+            return mlflow_ui.launch(port=args.port or mlflow_ui.DEFAULT_PORT)
     except (ConfigError, DataError, StackError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -77,26 +77,8 @@ class TextClassifier:
 
     def predict_proba(self, texts: Sequence[str], batch_size: int = 64, device: str = "auto") -> np.ndarray:
         """Class probabilities, shape (len(texts), num_labels), in `labels` order."""
-        import torch
+        from arxiv_classifier.modeling import batched_forward, softmax
 
-        with torch.inference_mode():
-            return self._predict_proba(texts, batch_size, pick_device(device))
-
-    def _predict_proba(self, texts: Sequence[str], batch_size: int, dev: torch.device) -> np.ndarray:
-        import torch
-
-        self.model.to(dev).eval()  # type: ignore[arg-type]
-        out: list[np.ndarray] = []
-        # Sort by length so each batch pads to a similar size; restore order at the end.
-        order = np.argsort([len(t) for t in texts], kind="stable")
-        for start in range(0, len(texts), batch_size):
-            idx = order[start : start + batch_size]
-            enc = self.tokenizer(
-                [texts[i] for i in idx], truncation=True, max_length=self.max_length, padding=True, return_tensors="pt"
-            ).to(dev)
-            logits = self.model(**enc).logits.float()
-            out.append(torch.softmax(logits, dim=-1).cpu().numpy())
-        probs = np.concatenate(out) if out else np.zeros((0, len(self.labels)), dtype=np.float32)
-        restored = np.empty_like(probs)
-        restored[order] = probs
-        return restored
+        self.model.to(pick_device(device))  # type: ignore[arg-type]
+        logits, _ = batched_forward(self.model, self.tokenizer, texts, self.max_length, batch_size)
+        return softmax(logits)

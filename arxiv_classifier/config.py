@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import os
 import re
+import types
+from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -250,6 +252,11 @@ class DriftConfig(_Strict):
 
     current: CurrentDataConfig = Field(default_factory=CurrentDataConfig)  # type: ignore[arg-type]
     max_reference_rows: int = Field(1000, ge=50, description="Sample of the model's training split used as reference.")
+    reference_seed: int = Field(
+        1,
+        description="Seed of the reference sample; differs from current.seed so that, when the current papers are "
+        "the training population itself, the two sides are independent samples rather than the same rows.",
+    )
     numeric_stattest: str = Field(
         "wasserstein", description="Evidently stat test for text length, word count, UNK rate."
     )
@@ -276,6 +283,15 @@ class DriftConfig(_Strict):
         if value is not None and len(value.strip()) < 10:
             raise ValueError("override_reason must explain the override (at least 10 characters) or be null")
         return value
+
+    @model_validator(mode="after")
+    def _independent_samples(self) -> DriftConfig:
+        if self.reference_seed == self.current.seed:
+            raise ValueError(
+                f"drift.reference_seed and drift.current.seed are both {self.reference_seed}: the reference and "
+                "current samples of the same papers would be the same rows. Give them different seeds."
+            )
+        return self
 
 
 class ServingConfig(_Strict):
@@ -351,13 +367,96 @@ def expand_path_vars(value: str) -> str:
     return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", repl, value)
 
 
-def _format_validation_error(err: ValidationError, origin: str) -> str:
+def _section_model(annotation: Any) -> type[BaseModel] | None:
+    """The config model a field's annotation holds (`X`, `X | None`), or None for a plain value."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if get_origin(annotation) in (Union, types.UnionType):
+        return next((m for a in get_args(annotation) if (m := _section_model(a)) is not None), None)
+    return None
+
+
+def _is_mapping(annotation: Any) -> bool:
+    """A free-form mapping field (e.g. `label_aliases`): any key below it is the user's."""
+    if get_origin(annotation) in (Union, types.UnionType):
+        return any(_is_mapping(a) for a in get_args(annotation))
+    return get_origin(annotation) is dict or annotation is dict
+
+
+def _fields_at(schema: type[BaseModel], path: Iterable[str | int]) -> tuple[str, list[str]] | None:
+    """The section named by `path` and its field names, or None when `path` is not a section."""
+    model: type[BaseModel] | None = schema
+    for part in path:
+        field = model.model_fields.get(str(part)) if model is not None else None
+        model = _section_model(field.annotation) if field is not None else None
+        if model is None:
+            return None
+    assert model is not None  # the loop leaves a model or returns
+    name = ".".join(str(p) for p in path) or "the top level"
+    return name, sorted(model.model_fields)
+
+
+def _check_override_key(schema: type[BaseModel], dotted: str) -> None:
+    """Refuse an override of a field the schema does not have, naming the fields it does have."""
+    model: type[BaseModel] = schema
+    parts = dotted.split(".")
+    for depth, part in enumerate(parts):
+        section = ".".join(parts[:depth]) or "the top level"
+        field = model.model_fields.get(part)
+        if field is None:
+            fields = ", ".join(sorted(model.model_fields))
+            raise ConfigError(f"override {dotted!r}: {section} has no field {part!r}; its fields are: {fields}")
+        if depth == len(parts) - 1 or _is_mapping(field.annotation):
+            return
+        sub = _section_model(field.annotation)
+        if sub is None:
+            raise ConfigError(
+                f"override {dotted!r}: {'.'.join(parts[: depth + 1])} is not a section (it holds a value)"
+            )
+        model = sub
+
+
+class _OverrideLoader(yaml.SafeLoader):
+    """YAML without timestamps: a date in an override stays text, as a quoted date in a config file would
+    (the fields that hold a date parse it, and an impossible one gets the field's own message)."""
+
+
+_OverrideLoader.yaml_implicit_resolvers = {
+    first: [(tag, regex) for tag, regex in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """Parse one `key.path=value` override; the value is read as YAML (`2`, `null`, `[a, b]`, `true`).
+
+    Raises:
+        ConfigError: no `=`, an empty key, or a value that is not valid YAML.
+    """
+    key, sep, value = text.partition("=")
+    key = key.strip()
+    if not sep or not key or any(not part for part in key.split(".")):
+        raise ConfigError(f"expected KEY=VALUE with a dotted KEY such as train.epochs=2, got {text!r}")
+    loader = _OverrideLoader(value)
+    try:
+        return key, loader.get_single_data()
+    except yaml.YAMLError as exc:
+        why = getattr(exc, "problem", None) or exc
+        raise ConfigError(f"the value of {key} is not valid YAML ({value!r}): {why}") from None
+    finally:
+        loader.dispose()
+
+
+def _format_validation_error(err: ValidationError, origin: str, schema: type[BaseModel]) -> str:
     lines = [f"invalid configuration in {origin}:"]
     for item in err.errors():
         field = ".".join(str(p) for p in item["loc"]) or "(top level)"
         msg = item["msg"]
         if item["type"] == "extra_forbidden":
-            msg = "unknown field (check its spelling; see `python run.py --help` and configs/)"
+            msg = "unknown field (check its spelling; see configs/)"
+            section = _fields_at(schema, item["loc"][:-1])
+            if section is not None:
+                msg += f"; the fields of {section[0]} are: {', '.join(section[1])}"
         lines.append(f"  - {field}: {msg}")
     return "\n".join(lines)
 
@@ -366,7 +465,9 @@ def _deep_set(tree: dict[str, Any], dotted: str, value: Any) -> None:
     node = tree
     parts = dotted.split(".")
     for part in parts[:-1]:
-        child = node.setdefault(part, {})
+        if node.get(part) is None:  # an absent section, or one the file set to null
+            node[part] = {}
+        child = node[part]
         if not isinstance(child, dict):
             raise ConfigError(f"cannot set {dotted}: {part} is not a section")
         node = child
@@ -402,47 +503,61 @@ def _read_yaml(p: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
 
 
 def load_config(
-    path: str | Path | None = None, overrides: dict[str, Any] | None = None, schema: type[_C] | None = None
+    path: str | Path | None = None,
+    overrides: dict[str, Any] | None = None,
+    schema: type[_C] | None = None,
+    assignments: Iterable[tuple[str, Any]] = (),
 ) -> _C:
     """Read a YAML run config, apply dotted-key overrides, and validate it.
 
     Args:
         path: YAML file; None means all defaults.
-        overrides: e.g. `{"train.epochs": 2}`; applied after the file.
+        overrides: e.g. `{"train.epochs": 2}`; applied after the file. A None value means "not given".
         schema: the config model (RunConfig by default; DeployRunConfig, BatchInferenceConfig).
+        assignments: `(dotted key, value)` pairs from `parse_override` (`run.py --set`), applied last;
+            each key must name a field of `schema`, and a None value sets the field to null.
 
     Raises:
-        ConfigError: the file is missing, not a mapping, or a value is invalid.
+        ConfigError: the file is missing, not a mapping, an override names no field, or a value is invalid.
     """
+    model = schema or RunConfig
     raw: dict[str, Any] = {}
     origin = "defaults"
     if path is not None:
         origin = str(path)
         raw = _read_yaml(Path(path))
-    for key, value in (overrides or {}).items():
-        if value is not None:
-            _deep_set(raw, key, value)
-            origin = f"{origin} + command-line overrides" if "overrides" not in origin else origin
+    given = [(k, v) for k, v in (overrides or {}).items() if v is not None]
+    for key, value in [*given, *assignments]:
+        _check_override_key(model, key)
+        _deep_set(raw, key, value)
+        origin = f"{origin} + command-line overrides" if "overrides" not in origin else origin
     try:
-        return (schema or RunConfig).model_validate(raw)  # type: ignore[return-value]
+        return model.model_validate(raw)  # type: ignore[return-value]
     except ValidationError as exc:
-        raise ConfigError(_format_validation_error(exc, origin)) from None
+        raise ConfigError(_format_validation_error(exc, origin, model)) from None
 
 
-def resolve_sources(cfg: RunConfig) -> RunConfig:
-    """Expand `${VAR}`s in the data sources, so pipelines record the concrete location.
+def resolve_sources(cfg: _C) -> _C:
+    """Expand `${VAR}`s in every data source of a run config, so pipelines record the concrete location.
 
-    ZenML substitutes `${VAR}` placeholders anywhere in a pipeline snapshot (the parameter
+    Works for the training (`data`), deployment (`drift.current`) and batch-inference (`papers` too)
+    configs. ZenML substitutes `${VAR}` placeholders anywhere in a pipeline snapshot (the parameter
     schema's defaults included) and fails on unset ones, so DATA_DIR gets its default here too.
     """
     os.environ.setdefault("DATA_DIR", str(DEFAULT_DATA_DIR))
-    data = cfg.data.model_copy(
-        update={
-            "source": expand_path_vars(cfg.data.source),
-            "test_source": expand_path_vars(cfg.data.test_source) if cfg.data.test_source else None,
-        }
-    )
-    return cfg.model_copy(update={"data": data})
+    update: dict[str, Any] = {}
+    if isinstance(cfg, RunConfig):
+        update["data"] = cfg.data.model_copy(
+            update={
+                "source": expand_path_vars(cfg.data.source),
+                "test_source": expand_path_vars(cfg.data.test_source) if cfg.data.test_source else None,
+            }
+        )
+    if isinstance(cfg, DeployRunConfig | BatchInferenceConfig):
+        update["drift"] = cfg.drift.model_copy(update={"current": resolve_papers_source(cfg.drift.current)})
+    if isinstance(cfg, BatchInferenceConfig):
+        update["papers"] = resolve_papers_source(cfg.papers)
+    return cfg.model_copy(update=update)
 
 
 def resolve_papers_source(papers: CurrentDataConfig) -> CurrentDataConfig:

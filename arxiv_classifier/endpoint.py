@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import json
 import math
-import urllib.error
-import urllib.request
 from typing import Any
+
+from arxiv_classifier import localhost
 
 PREDICT_PATH = "/api/v1.0/predictions"
 HEALTH_PATH = "/health/status"
@@ -29,21 +29,10 @@ class EndpointError(RuntimeError):
 
 def _call(url: str, body: bytes | None = None, timeout: float = 30) -> tuple[int, Any]:
     """(HTTP status, JSON-decoded body, or the text when it is not JSON); EndpointError if unreachable."""
-    headers = {"Content-Type": "application/json"} if body is not None else {}
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST" if body is not None else "GET")
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            status, raw = response.status, response.read()
-    except urllib.error.HTTPError as error:
-        status, raw = error.code, error.read()
-    except (urllib.error.URLError, OSError) as error:
-        reason = getattr(error, "reason", error)
-        raise EndpointError(f"could not reach {url}: {reason}") from error
-    text = raw.decode("utf-8", errors="replace")
-    try:
-        return status, json.loads(text)
-    except ValueError:
-        return status, text
+        return localhost.request(url, data=body, content_type="application/json", timeout=timeout)
+    except localhost.HTTPError as error:
+        raise EndpointError(str(error)) from error
 
 
 def error_message(payload: Any) -> str:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import logging
 import math
-import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
@@ -25,9 +24,12 @@ from torch.utils.data import DataLoader
 from transformers import (
     AutoModelForSequenceClassification,
     AutoTokenizer,
+    BatchEncoding,
     DataCollatorWithPadding,
+    PreTrainedModel,
     PreTrainedTokenizerBase,
     get_linear_schedule_with_warmup,
+    set_seed,
 )
 
 from arxiv_classifier.classifier import TextClassifier, pick_device
@@ -54,14 +56,6 @@ def resolve_model_source(model: str) -> str:
     return model
 
 
-def set_seed(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    if torch.cuda.is_available():
-        torch.cuda.manual_seed_all(seed)
-
-
 def build_classifier(model: str, labels: Sequence[str], max_length: int, seed: int = 42) -> TextClassifier:
     """Load a pretrained encoder with a fresh classification head for `labels` (initialised from `seed`)."""
     source = resolve_model_source(model)
@@ -79,6 +73,73 @@ def build_classifier(model: str, labels: Sequence[str], max_length: int, seed: i
         label2id={label: i for i, label in id2label.items()},
     )
     return TextClassifier(model=hf_model, tokenizer=tokenizer, max_length=max_length, base_model=model)
+
+
+# --------------------------------------------------------------------------------------------
+# Inference: the one batched forward pass (the serving class keeps a parity-tested copy)
+# --------------------------------------------------------------------------------------------
+
+BatchHook = Callable[[np.ndarray, BatchEncoding], None]
+
+
+def encode(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], max_length: int) -> BatchEncoding:
+    """The model input of `texts`: truncated to `max_length` tokens, padded to the longest, as torch tensors."""
+    return tokenizer(list(texts), truncation=True, max_length=max_length, padding=True, return_tensors="pt")
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax, stable for large logits."""
+    exp = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return exp / exp.sum(axis=-1, keepdims=True)
+
+
+def batched_forward(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    texts: Sequence[str],
+    max_length: int,
+    batch_size: int = 64,
+    *,
+    pool: bool = False,
+    on_batch: BatchHook | None = None,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Score `texts` in batches on the model's device, in eval mode, without gradients.
+
+    Texts are batched by length so each batch pads to a similar size; results come back in the
+    order of `texts`.
+
+    Args:
+        pool: also return the last hidden state mean-pooled over the attention mask (padding ignored).
+        on_batch: called with each batch's row indices (into `texts`) and its CPU encoding, before
+            the forward pass (e.g. to derive token statistics without tokenising twice).
+
+    Returns:
+        logits: float32, shape (len(texts), num_labels).
+        embeddings: float32, shape (len(texts), hidden size), or None unless `pool`.
+    """
+    texts = list(texts)
+    n = len(texts)
+    model.eval()
+    logits = np.zeros((n, model.config.num_labels), dtype=np.float32)
+    hidden = int(getattr(model.config, "hidden_size", 0) or 0)
+    embeddings = np.zeros((n, hidden), dtype=np.float32) if pool else None
+    order = np.argsort([len(t) for t in texts], kind="stable")
+    with torch.inference_mode():
+        for start in range(0, n, batch_size):
+            idx = order[start : start + batch_size]
+            enc = encode(tokenizer, [texts[i] for i in idx], max_length)
+            if on_batch is not None:
+                on_batch(idx, enc)
+            out = model(**enc.to(model.device), output_hidden_states=pool)
+            logits[idx] = out.logits.float().cpu().numpy()
+            if embeddings is not None:
+                last = out.hidden_states[-1].float()
+                weights = enc["attention_mask"].unsqueeze(-1).to(last.dtype)
+                pooled = ((last * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)).cpu().numpy()
+                if embeddings.shape[1] != pooled.shape[1]:  # a config without hidden_size
+                    embeddings = np.zeros((n, pooled.shape[1]), dtype=np.float32)
+                embeddings[idx] = pooled
+    return logits, embeddings
 
 
 # --------------------------------------------------------------------------------------------
@@ -151,18 +212,14 @@ def _progress(iterable: Any, enabled: bool, desc: str, total: int) -> Any:
 
 
 def evaluate_loss_and_preds(
-    clf: TextClassifier, features: list[dict[str, Any]], batch_size: int, device: torch.device, collator: Any
+    clf: TextClassifier, texts: Sequence[str], labels: Sequence[int], batch_size: int
 ) -> tuple[float, np.ndarray]:
-    """Mean cross-entropy loss and argmax predictions over pre-tokenised examples."""
-    clf.model.eval()
-    losses, preds = [], []
-    with torch.inference_mode():
-        for start in range(0, len(features), batch_size):
-            batch = collator(features[start : start + batch_size]).to(device)
-            out = clf.model(**batch)
-            losses.append(float(out.loss) * len(batch["labels"]))
-            preds.append(out.logits.argmax(-1).cpu().numpy())
-    return sum(losses) / max(len(features), 1), np.concatenate(preds) if preds else np.array([], dtype=int)
+    """Mean cross-entropy loss and argmax predictions of `clf` on `texts` (on the model's device)."""
+    logits, _ = batched_forward(clf.model, clf.tokenizer, texts, clf.max_length, batch_size)
+    if not len(logits):
+        return 0.0, np.array([], dtype=int)
+    loss = nn.functional.cross_entropy(torch.from_numpy(logits), torch.as_tensor(list(labels), dtype=torch.long))
+    return float(loss), logits.argmax(axis=-1)
 
 
 def train_classifier(
@@ -192,7 +249,6 @@ def train_classifier(
 
     collator = DataCollatorWithPadding(clf.tokenizer, return_tensors="pt")
     train_feats = _encode(clf.tokenizer, train_texts, train_labels, clf.max_length)
-    val_feats = _encode(clf.tokenizer, val_texts, val_labels, clf.max_length)
     generator = torch.Generator().manual_seed(settings.seed)
     loader: DataLoader[Any] = DataLoader(
         train_feats,  # type: ignore[arg-type]
@@ -238,7 +294,7 @@ def train_classifier(
         if settings.eval_every_epoch or epoch == settings.epochs:
             val_start = time.perf_counter()
             with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_bf16):
-                val_loss, preds = evaluate_loss_and_preds(clf, val_feats, settings.eval_batch_size, device, collator)
+                val_loss, preds = evaluate_loss_and_preds(clf, val_texts, val_labels, settings.eval_batch_size)
             metrics["epoch_val_seconds"] = time.perf_counter() - val_start
             y = np.asarray(val_labels)
             metrics.update(

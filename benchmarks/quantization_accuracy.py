@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from arxiv_classifier.classifier import TextClassifier
     from arxiv_classifier.config import CurrentDataConfig, resolve_papers_source
-    from arxiv_classifier.drift import load_papers
+    from arxiv_classifier.papers import load_papers
 
     clf = TextClassifier.load(args.model_dir)
     cfg = CurrentDataConfig(

@@ -1,1 +1,19 @@
-"""Model deployers: the local Seldon microservice deployer flavor and the serving environment it runs."""
+"""Model deployers: one interface (`interface`), two implementations (`local_seldon`, `seldon_gke`).
+
+The deployment step calls `deployers.deploy_new_server(deployer, ...)` whatever model deployer the stack
+has; `deployers.deployments` answers "what is deployed, and where does it answer". The serving
+virtualenv the local deployer runs is `serving_env`.
+"""
+
+from deployers.errors import DeploymentError, NoRunningDeployment
+from deployers.interface import ModelIdentity, RunContext, ServerDeployer, deploy_new_server, for_deployer
+
+__all__ = [
+    "DeploymentError",
+    "ModelIdentity",
+    "NoRunningDeployment",
+    "RunContext",
+    "ServerDeployer",
+    "deploy_new_server",
+    "for_deployer",
+]

@@ -34,10 +34,6 @@ def serving_python(venv: Path) -> Path:
     return venv / "bin" / "python"
 
 
-def is_ready(venv: Path = DEFAULT_SERVING_VENV, requirements: Path = SERVING_LOCK) -> bool:
-    return (venv / _stamp_name(requirements)).is_file() and serving_python(venv).is_file()
-
-
 def ensure_serving_env(
     venv: Path = DEFAULT_SERVING_VENV, requirements: Path = SERVING_LOCK, extra: list[str] | None = None
 ) -> Path:

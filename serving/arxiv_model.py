@@ -55,9 +55,10 @@ import threading
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from seldon_core.flask_utils import SeldonMicroserviceException
+if TYPE_CHECKING:
+    from seldon_core.flask_utils import SeldonMicroserviceException
 
 logger = logging.getLogger(__name__)
 
@@ -73,8 +74,11 @@ USAGE = (
 FIELDS = ("title", "summary")
 OUTPUT_NAMES = ["category", "confidence", "top_k"]
 
-# Same normalisation as training: arxiv_classifier/data.py::normalise_text and join_text (kept in
-# step by hand: this module must not import arxiv_classifier).
+# This module must not import arxiv_classifier (the serving image holds only this file), so the text
+# normalisation and the forward pass below are copies of the library's: arxiv_classifier/data.py's
+# normalise_text/join_text and arxiv_classifier/modeling.py's encode/batched_forward. The project's
+# tests/unit/test_serving_parity.py imports this file and proves both give the same text, the same
+# token ids and the same logits.
 _WS = re.compile(r"\s+")
 
 
@@ -86,12 +90,39 @@ def join_text(parts: list[str]) -> str:
     return "\n".join(normalise_text(p) for p in parts if p and normalise_text(p))
 
 
+def encode(tokenizer: Any, texts: list[str], max_length: int) -> Any:
+    """The model input: truncated to `max_length` tokens, padded to the longest, as torch tensors."""
+    return tokenizer(texts, truncation=True, max_length=max_length, padding=True, return_tensors="pt")
+
+
+def forward(model: Any, encoding: Any) -> Any:
+    """float32 logits (a numpy array) of one encoded batch; a request is one batch (at most max_batch)."""
+    import torch
+
+    with torch.inference_mode():
+        return model(**encoding).logits.float().numpy()
+
+
+def softmax(logits: Any) -> Any:
+    import numpy as np
+
+    exp = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return exp / exp.sum(axis=-1, keepdims=True)
+
+
 class ModelLoadError(RuntimeError):
     """The model directory is missing or is not one written by TextClassifier.save."""
 
 
+def seldon_error(message: str, status_code: int, reason: str) -> SeldonMicroserviceException:
+    """Seldon's error answer (imported here, not at module level, so the project's tests can import this file)."""
+    from seldon_core.flask_utils import SeldonMicroserviceException
+
+    return SeldonMicroserviceException(message, status_code=status_code, reason=reason)
+
+
 def bad_request(message: str) -> SeldonMicroserviceException:
-    return SeldonMicroserviceException(message, status_code=400, reason="BAD_REQUEST")
+    return seldon_error(message, 400, "BAD_REQUEST")
 
 
 def _describe(value: Any) -> str:
@@ -256,9 +287,7 @@ class ArxivClassifier:
 
     def _status(self) -> dict[str, Any]:
         if not self.ready:
-            raise SeldonMicroserviceException(
-                "the model is not loaded yet", status_code=503, reason="MICROSERVICE_NOT_READY"
-            )
+            raise seldon_error("the model is not loaded yet", 503, "MICROSERVICE_NOT_READY")
         return {
             "status": "ready",
             "model_name": self.model_name,
@@ -322,10 +351,8 @@ class ArxivClassifier:
     def _predict_json(self, request: Any) -> dict[str, Any]:
         texts, form = self.parse_request(request)
         if not self.ready:
-            raise SeldonMicroserviceException(
-                "the model is not loaded yet; retry when /health/status answers 200",
-                status_code=503,
-                reason="MICROSERVICE_NOT_READY",
+            raise seldon_error(
+                "the model is not loaded yet; retry when /health/status answers 200", 503, "MICROSERVICE_NOT_READY"
             )
         start = time.perf_counter()
         probs = self._probabilities(texts)
@@ -360,13 +387,9 @@ class ArxivClassifier:
 
     def _probabilities(self, texts: list[str]) -> Any:
         """Softmax probabilities, shape (len(texts), len(labels)), as a numpy array."""
-        import torch
-
         with self._tokenizer_lock:
-            enc = self._tokenizer(texts, truncation=True, max_length=self.max_length, padding=True, return_tensors="pt")
-        with torch.inference_mode():
-            logits = self._model(**enc).logits.float()
-            return torch.softmax(logits, dim=-1).numpy()
+            enc = encode(self._tokenizer, texts, self.max_length)
+        return softmax(forward(self._model, enc))
 
     # ------------------------------------------------------------------------------------------
     # Request parsing: every problem is a 400 that says what was wrong and what to send

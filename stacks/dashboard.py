@@ -1,4 +1,4 @@
-"""Start and stop the local ZenML server + dashboard, and open the MLflow UI on the active stack.
+"""Start and stop the local ZenML server + dashboard, with the first-use survey marked done.
 
 The local server is ZenML's own daemon (`zenml login --local`), bound to loopback and running over
 the same store as the client (the ZenML global config at `$ZENML_CONFIG_PATH`, or the default one).
@@ -6,155 +6,76 @@ While it runs, the client is connected to it; `stop()` shuts it down and reconne
 the local SQLite store.
 
 The local server runs with ZenML's `NO_AUTH` scheme: every request acts as the `default` user, so
-the dashboard needs no login. The REST API also accepts a bearer token from `POST /api/v1/login`
-(username `default`, empty password); `api_token()` gets one so that the helpers below work the
-same way against a server that does check tokens.
+the dashboard needs no login. Onboarding still logs in (`POST /api/v1/login`, user `default`, empty
+password) so that it works the same against a server that does check tokens.
 
-Importing this module is cheap: ZenML and MLflow are only imported (or run) inside the functions.
+Importing this module is cheap: ZenML is only imported (or run) inside the functions.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
-import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from pathlib import Path
 from typing import Any
 
+from arxiv_classifier import localhost
+
 DEFAULT_PORT = 8237
-DEFAULT_MLFLOW_PORT = 5000
-HOST = "127.0.0.1"
+HOST = localhost.LOOPBACK
 #: The dashboard page that lists pipeline runs (ZenML 0.98 routes everything under a project).
 RUNS_PAGE = "/projects/default/runs"
 #: Marks the first-use survey done; without it the survey blocks every dashboard page.
 ONBOARDING_DONE: dict[str, Any] = {"email_opted_in": False, "user_metadata": {"finished_onboarding_survey": True}}
 
 _START_TIMEOUT_S = 180.0
+_HEALTHY_TIMEOUT_S = 60.0
 _STOP_TIMEOUT_S = 120.0
 _HTTP_TIMEOUT_S = 10.0
 
 
 class DashboardError(RuntimeError):
-    """The dashboard or the MLflow UI cannot be started or used; the message says what to do."""
+    """The dashboard cannot be started, onboarded or stopped; the message says what to do."""
 
 
 def server_url(port: int = DEFAULT_PORT) -> str:
-    """Return the base URL of the local ZenML server on loopback.
+    """Return the base URL of the local ZenML server on loopback, e.g. `http://127.0.0.1:8237`.
 
     Args:
         port: TCP port of the local server.
-
-    Returns:
-        The URL, e.g. `http://127.0.0.1:8237`.
     """
     return f"http://{HOST}:{port}"
 
 
-def _request(
-    url: str,
-    method: str = "GET",
-    token: str | None = None,
-    json_body: Any = None,
-    form: dict[str, str] | None = None,
-    timeout: float = _HTTP_TIMEOUT_S,
-) -> Any:
-    """Send one HTTP request to the ZenML server and decode its JSON answer.
-
-    Args:
-        url: Full URL.
-        method: HTTP method.
-        token: Bearer token, if any.
-        json_body: Body sent as JSON.
-        form: Body sent as a URL-encoded form (exclusive with `json_body`).
-        timeout: Seconds before giving up.
-
-    Returns:
-        The decoded JSON answer (or the raw text when it is not JSON).
-
-    Raises:
-        DashboardError: The server answered with an error status or could not be reached.
-    """
-    headers = {"Accept": "application/json"}
-    data = None
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    if json_body is not None:
-        data = json.dumps(json_body).encode()
-        headers["Content-Type"] = "application/json"
-    elif form is not None:
-        data = urllib.parse.urlencode(form).encode()
-        headers["Content-Type"] = "application/x-www-form-urlencoded"
-    req = urllib.request.Request(url, data=data, method=method, headers=headers)
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            text = resp.read().decode()
-    except urllib.error.HTTPError as exc:
-        detail = exc.read().decode(errors="replace")[:500]
-        raise DashboardError(f"{method} {url} failed with HTTP {exc.code}: {detail}") from None
-    except (urllib.error.URLError, OSError) as exc:
-        raise DashboardError(f"{method} {url} failed: {exc}") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
-def api_get(url: str, path: str, token: str | None = None, **params: Any) -> Any:
-    """GET a ZenML REST API path (e.g. `/api/v1/runs`) with query parameters.
-
-    Args:
-        url: Base URL of the server.
-        path: API path starting with `/`.
-        token: Bearer token from `api_token()`, if any.
-        **params: Query parameters (ZenML filter fields such as `name`, `pipeline_name`, `size`).
-
-    Returns:
-        The decoded JSON answer.
-    """
-    query = f"?{urllib.parse.urlencode(params)}" if params else ""
-    return _request(f"{url.rstrip('/')}{path}{query}", token=token)
-
-
 def is_healthy(url: str, timeout: float = 2.0) -> bool:
-    """Tell whether a ZenML server answers `GET /health` at `url`.
+    """Tell whether a ZenML server answers `GET /health` at `url` with HTTP 200.
 
     Args:
         url: Base URL of the server.
         timeout: Seconds to wait for the answer.
-
-    Returns:
-        True when the server answered with HTTP 200.
     """
     try:
-        with urllib.request.urlopen(f"{url.rstrip('/')}/health", timeout=timeout) as resp:
-            return resp.status == 200
-    except (urllib.error.URLError, OSError, ValueError):
+        status, _ = localhost.request(f"{url.rstrip('/')}/health", timeout=timeout)
+    except localhost.HTTPError:
         return False
+    return status == 200
 
 
-def wait_healthy(url: str, timeout: float = 60.0) -> None:
-    """Wait until the ZenML server at `url` answers `/health`.
-
-    Args:
-        url: Base URL of the server.
-        timeout: Seconds to wait in all.
+def _call(url: str, method: str, token: str | None = None, **body: Any) -> Any:
+    """One REST call to the ZenML server; the decoded answer.
 
     Raises:
-        DashboardError: The server did not answer in time.
+        DashboardError: the server could not be reached or answered an error status.
     """
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if is_healthy(url):
-            return
-        time.sleep(0.5)
-    raise DashboardError(f"the ZenML server at {url} did not answer /health within {timeout:.0f} s")
+    headers = {"Authorization": f"Bearer {token}"} if token else None
+    try:
+        status, answer = localhost.request(url, method=method, headers=headers, timeout=_HTTP_TIMEOUT_S, **body)
+    except localhost.HTTPError as exc:
+        raise DashboardError(f"{method} {url} failed: {exc}") from None
+    if status >= 400:
+        raise DashboardError(f"{method} {url} failed with HTTP {status}: {str(answer)[:500]}")
+    return answer
 
 
 def api_token(url: str, username: str = "default", password: str = "") -> str:
@@ -168,15 +89,10 @@ def api_token(url: str, username: str = "default", password: str = "") -> str:
         username: ZenML user name.
         password: That user's password (empty for the local server's `default` user).
 
-    Returns:
-        The access token, for an `Authorization: Bearer ...` header.
-
     Raises:
         DashboardError: The login was refused or returned no token.
     """
-    answer = _request(
-        f"{url.rstrip('/')}/api/v1/login", method="POST", form={"username": username, "password": password}
-    )
+    answer = _call(f"{url.rstrip('/')}/api/v1/login", "POST", form={"username": username, "password": password})
     token = answer.get("access_token") if isinstance(answer, dict) else None
     if not token:
         raise DashboardError(f"login to {url} as {username!r} returned no access token: {answer!r}")
@@ -196,11 +112,11 @@ def finish_onboarding(url: str, token: str | None = None) -> dict[str, Any]:
     Raises:
         DashboardError: The server refused the update.
     """
-    user = _request(f"{url.rstrip('/')}/api/v1/current-user", method="PUT", token=token, json_body=ONBOARDING_DONE)
+    user = _call(f"{url.rstrip('/')}/api/v1/current-user", "PUT", token, json_body=ONBOARDING_DONE)
     metadata = ((user or {}).get("metadata") or {}).get("user_metadata") or {}
     if not metadata.get("finished_onboarding_survey"):
         raise DashboardError(f"the server at {url} did not record the finished onboarding survey: {user!r}")
-    return user
+    return dict(user)
 
 
 def _zenml_cli(*args: str) -> list[str]:
@@ -228,29 +144,11 @@ def _zenml_env() -> dict[str, str]:
     return env
 
 
-def _config_dir() -> Path:
-    """Return the ZenML global config directory the CLI will use.
-
-    Returns:
-        `$ZENML_CONFIG_PATH`, or ZenML's default config directory.
-    """
+def _server_log() -> Path:
+    """The local server's log, in the ZenML global config directory the CLI uses (`$ZENML_CONFIG_PATH`)."""
     from zenml.utils.io_utils import get_global_config_directory
 
-    return Path(get_global_config_directory())
-
-
-def _port_in_use(port: int) -> bool:
-    """Tell whether something listens on `127.0.0.1:port`.
-
-    Args:
-        port: TCP port.
-
-    Returns:
-        True when a connection succeeds.
-    """
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(1.0)
-        return sock.connect_ex((HOST, port)) == 0
+    return Path(get_global_config_directory()) / "zen_server" / "daemon" / "service.log"
 
 
 def _tail(text: str, lines: int = 20) -> str:
@@ -273,7 +171,7 @@ def start_server(port: int = DEFAULT_PORT, timeout: float = _START_TIMEOUT_S) ->
     if not 1 <= port <= 65535:
         raise DashboardError(f"port must be between 1 and 65535, got {port}")
     url = server_url(port)
-    if _port_in_use(port) and not is_healthy(url):
+    if localhost.port_in_use(port, HOST) and not is_healthy(url):
         raise DashboardError(f"port {port} on {HOST} is used by another program; choose another with --port")
     # Idempotent: ZenML reuses (or updates) a running local server and reconnects the client to it.
     cmd = _zenml_cli("login", "--local", "--port", str(port), "--ip-address", HOST)
@@ -281,15 +179,17 @@ def start_server(port: int = DEFAULT_PORT, timeout: float = _START_TIMEOUT_S) ->
         proc = subprocess.run(cmd, check=False, env=_zenml_env(), capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         raise DashboardError(
-            f"`zenml login --local --port {port}` did not finish within {timeout:.0f} s; "
-            f"see {_config_dir() / 'zen_server' / 'daemon' / 'service.log'}"
+            f"`zenml login --local --port {port}` did not finish within {timeout:.0f} s; see {_server_log()}"
         ) from None
     if proc.returncode != 0:
         raise DashboardError(
             f"`zenml login --local --port {port}` failed (exit {proc.returncode}):\n"
-            f"{_tail(proc.stdout + proc.stderr)}\nserver log: {_config_dir() / 'zen_server' / 'daemon' / 'service.log'}"
+            f"{_tail(proc.stdout + proc.stderr)}\nserver log: {_server_log()}"
         )
-    wait_healthy(url, timeout=60.0)
+    try:
+        localhost.wait_until(lambda: is_healthy(url), _HEALTHY_TIMEOUT_S, f"the ZenML server at {url}", interval=0.5)
+    except TimeoutError as exc:
+        raise DashboardError(f"{exc}; see {_server_log()}") from None
     finish_onboarding(url, api_token(url))
     return url
 
@@ -352,62 +252,3 @@ def stop() -> int:
         return 1
     print("The local ZenML server is stopped.")
     return 0
-
-
-def mlflow_tracking_uri() -> str:
-    """Return the tracking URI of the active stack's MLflow experiment tracker.
-
-    Returns:
-        The tracking URI (for the local tracker: a SQLite file under ZenML's local artifact store).
-
-    Raises:
-        DashboardError: The active stack has no MLflow experiment tracker.
-    """
-    from zenml.client import Client
-
-    try:
-        stack = Client().active_stack
-    except Exception as exc:  # a broken store or stack: say so instead of a traceback
-        raise DashboardError(f"cannot load the active ZenML stack: {exc}") from exc
-    tracker = stack.experiment_tracker
-    if tracker is None or tracker.flavor != "mlflow":
-        what = "no experiment tracker" if tracker is None else f"a {tracker.flavor!r} experiment tracker"
-        raise DashboardError(
-            f"the active stack {stack.name!r} has {what}, not an MLflow one; "
-            "register and activate the local stack with `python run.py --setup-stack local`"
-        )
-    return str(tracker.get_tracking_uri())  # type: ignore[attr-defined]
-
-
-def mlflow_ui(port: int = DEFAULT_MLFLOW_PORT) -> int:
-    """Run the MLflow UI on loopback over the active stack's MLflow tracking store until interrupted.
-
-    Args:
-        port: TCP port on 127.0.0.1.
-
-    Returns:
-        Exit status: the MLflow UI's own, 0 after Ctrl+C, 1 when it cannot start (message on stderr).
-    """
-    try:
-        uri = mlflow_tracking_uri()
-    except DashboardError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    if uri.startswith(("http://", "https://", "databricks")):
-        print(f"The active stack tracks to an MLflow server: open {uri}")
-        return 0
-    if _port_in_use(port):
-        print(f"error: port {port} on {HOST} is already in use; choose another with --port", file=sys.stderr)
-        return 1
-    mlflow_bin = Path(sys.executable).with_name("mlflow")
-    base = [str(mlflow_bin)] if mlflow_bin.exists() else [shutil.which("mlflow") or "mlflow"]
-    # One worker: the UI is for one person, and each worker takes ~20 s and its own memory to start.
-    cmd = [*base, "ui", "--backend-store-uri", uri, "--host", HOST, "--port", str(port), "--workers", "1"]
-    print(f"MLflow UI on http://{HOST}:{port}  (store: {uri}); stop with Ctrl+C")
-    try:
-        return subprocess.call(cmd)
-    except FileNotFoundError:
-        print("error: the `mlflow` command is not installed in this environment", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 0

@@ -13,6 +13,7 @@ import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TextIO
 from urllib.parse import urlparse
 
@@ -27,7 +28,6 @@ MLFLOW_TIMEOUT_S = 2.0
 CREDENTIALS_TIMEOUT_S = 5.0
 #: Flavors of components that talk to Google Cloud with the application-default credentials.
 GCP_FLAVORS = {"vertex", "gcp"}
-_SECRET_REF = re.compile(r"^\{\{\s*([^.\s}]+)\.([^\s}]+)\s*\}\}$")
 
 
 @dataclass(frozen=True)
@@ -178,13 +178,15 @@ def _check_remote_requirements(by_type: dict[str, list[ComponentResponse]]) -> l
 def _check_secrets(components: list[ComponentResponse]) -> list[Finding]:
     from zenml.client import Client
 
+    from stacks.registry import secret_reference
+
     findings = []
     for comp in components:
         for key, value in comp.configuration.items():
-            match = _SECRET_REF.match(value) if isinstance(value, str) else None
-            if not match:
+            ref = secret_reference(value)
+            if ref is None:
                 continue
-            name, secret_key = match.groups()
+            name, secret_key = ref
             try:
                 secret = Client().get_secret(name, allow_partial_name_match=False, allow_partial_id_match=False)
             except KeyError:
@@ -320,23 +322,34 @@ def _check_kube_context(deployer: ComponentResponse) -> list[Finding]:
 
 
 def _check_data_source(data_source: str, remote: bool) -> list[Finding]:
-    if not remote or re.match(r"^(gs|hf|kaggle)://", data_source):
-        return [Finding("ok", f"the data source {data_source} is readable where the steps run")]
-    return [
-        Finding(
-            "error",
-            f"the data source {data_source} is on this machine; the remote steps cannot read it",
-            "copy the data to the bucket (`gcloud storage cp -r ../shared/data gs://BUCKET/data`) and run with "
-            "DATA_DIR=gs://BUCKET/data (or --data-source gs://...)",
-        )
-    ]
+    if re.match(r"^(gs|hf|kaggle)://", data_source):
+        return [Finding("ok", f"the data source {data_source} is readable where the steps run (not read now)")]
+    if remote:
+        return [
+            Finding(
+                "error",
+                f"the data source {data_source} is on this machine; the remote steps cannot read it",
+                "copy the data to the bucket (`gcloud storage cp -r ../shared/data gs://BUCKET/data`) and run with "
+                "DATA_DIR=gs://BUCKET/data (or --data-source gs://...)",
+            )
+        ]
+    if not Path(data_source).exists():
+        return [
+            Finding(
+                "error",
+                f"the data source {data_source} does not exist",
+                "point DATA_DIR at the data folder, or pass --data-source PATH (or set data.source in the config)",
+            )
+        ]
+    return [Finding("ok", f"the data source {data_source} exists on this machine, where the steps run")]
 
 
 def diagnose(data_source: str | None = None) -> list[Finding]:
     """Check the active stack before anything is submitted.
 
     Args:
-        data_source: the run's resolved `data.source`, to check that the orchestrator can read it.
+        data_source: the run's resolved `data.source`, to check that the orchestrator can read it
+            (`run.py --doctor` passes the training config's).
 
     Returns:
         Findings: errors (a run would fail), warnings (it may), and what was checked and is fine.

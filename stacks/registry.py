@@ -1,17 +1,17 @@
 """Register the stacks described in `stacks/*.yaml`, idempotently, and pick the stack a run uses.
 
 A description may hold `${VAR}` (required) and `${VAR:-default}` (optional) placeholders in component
-configurations and secret values; they are resolved from the environment, or from the function named
-by the file's `variables_from: module:function`. A `secrets:` section describes ZenML secrets that the
-components reference as `{{secret_name.key}}` (credentials never live in a component's configuration).
+configurations and secret values; they are resolved from the variables the caller passes (the gcp
+stack's settings: `stacks.gcp`), else from the environment. A `secrets:` section describes ZenML
+secrets that the components reference as `{{secret_name.key}}` (credentials never live in a
+component's configuration).
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,8 +25,6 @@ LOCAL_STACK = "local"
 
 #: `${VAR}` (required) or `${VAR:-default}` (optional; `${VAR:-}` defaults to nothing).
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-#: A ZenML secret reference, `{{secret_name.key}}`.
-_SECRET_REF = re.compile(r"^\{\{\s*([^.\s}]+)\.([^\s}]+)\s*\}\}$")
 
 
 class StackError(RuntimeError):
@@ -136,23 +134,12 @@ def _substitute(value: Any, variables: Mapping[str, str], missing: set[str]) -> 
     return resolved
 
 
-def _variables_for(raw: dict[str, Any]) -> Mapping[str, str]:
-    """Values of the placeholders: the description's `variables_from` function, else the environment."""
-    source = raw.get("variables_from")
-    if not source:
-        return dict(os.environ)
-    module, _, func = str(source).partition(":")
-    resolver: Callable[[], Mapping[str, str]] = getattr(importlib.import_module(module), func)
-    return resolver()
-
-
 def load_stack_spec(name: str, variables: Mapping[str, str] | None = None) -> StackSpec:
     """Read `stacks/NAME.yaml` and resolve its placeholders.
 
     Args:
         name: the description's file name without `.yaml`.
-        variables: values of the placeholders; default: the description's `variables_from`
-            function if it names one, else the environment.
+        variables: values of the placeholders; default: the environment.
 
     Raises:
         StackError: the file is missing, or required variables are unset (all of them are named).
@@ -160,7 +147,7 @@ def load_stack_spec(name: str, variables: Mapping[str, str] | None = None) -> St
     raw = _read_raw(name)
     values: Mapping[str, str] = {}
     if _placeholders(_templated(raw)):
-        values = variables if variables is not None else _variables_for(raw)
+        values = variables if variables is not None else dict(os.environ)
     missing: set[str] = set()
     secrets = []
     for secret_name, entries in (raw.get("secrets") or {}).items():
@@ -191,13 +178,26 @@ def load_stack_spec(name: str, variables: Mapping[str, str] | None = None) -> St
     )
 
 
+def secret_reference(value: Any) -> tuple[str, str] | None:
+    """`(secret name, key)` when `value` is a ZenML secret reference `{{name.key}}`, else None.
+
+    ZenML's own parser, so that what counts as a reference here is what ZenML resolves.
+    """
+    from zenml.utils.secret_utils import is_secret_reference, parse_secret_reference
+
+    if not is_secret_reference(value):
+        return None
+    ref = parse_secret_reference(value)
+    return ref.name, ref.key
+
+
 def _null_references_to_absent_secret_values(components: list[ComponentSpec], secrets: list[SecretSpec]) -> None:
     """A `{{secret.key}}` to a secret of this description whose value was not given: the setting becomes null."""
     defined = {s.name: s.values for s in secrets}
     for comp in components:
         for key, value in comp.configuration.items():
-            match = _SECRET_REF.match(value) if isinstance(value, str) else None
-            if match and match.group(1) in defined and match.group(2) not in defined[match.group(1)]:
+            ref = secret_reference(value)
+            if ref and ref[0] in defined and ref[1] not in defined[ref[0]]:
                 comp.configuration[key] = None
 
 

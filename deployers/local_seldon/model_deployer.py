@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import ClassVar, cast
+from typing import TYPE_CHECKING, ClassVar, cast
 from uuid import UUID
 
 from zenml.config.global_config import GlobalConfiguration
@@ -15,13 +16,36 @@ from zenml.model_deployers import BaseModelDeployer
 from zenml.services import BaseService, ServiceConfig
 from zenml.services.service import BaseDeploymentService
 
+from arxiv_classifier.localhost import wait_until
+from deployers.interface import ModelIdentity, RunContext, start_new_service
 from deployers.local_seldon.flavor import LocalSeldonModelDeployerConfig, LocalSeldonModelDeployerFlavor
 from deployers.local_seldon.service import LocalSeldonDeploymentConfig, LocalSeldonDeploymentService
 from deployers.serving_env import DEFAULT_SERVING_VENV, ensure_serving_env
 
+if TYPE_CHECKING:  # pragma: no cover
+    from arxiv_classifier.config import ServingConfig
+
 logger = get_logger(__name__)
 
 DEFAULT_TIMEOUT = 300
+#: Seconds the launcher may take to write its PID file before a missing PID means the server died.
+PID_GRACE = 2.0
+
+
+def _exited(service: LocalSeldonDeploymentService) -> Callable[[], str | None]:
+    """A `give_up` for `wait_until`: the server's process is gone (for longer than the launcher's start-up)."""
+    missing_since: list[float] = []
+
+    def check() -> str | None:
+        if service.status.pid is not None or service.is_running:
+            missing_since.clear()
+            return None
+        missing_since[:] = missing_since or [time.monotonic()]
+        if time.monotonic() - missing_since[0] < PID_GRACE:
+            return None
+        return "the model server exited while starting"
+
+    return check
 
 
 class LocalSeldonModelDeployer(BaseModelDeployer):
@@ -56,36 +80,36 @@ class LocalSeldonModelDeployer(BaseModelDeployer):
     def deploy_new(
         self, config: LocalSeldonDeploymentConfig, timeout: int = DEFAULT_TIMEOUT
     ) -> LocalSeldonDeploymentService:
-        """Always start a new server (registered as a ZenML service) next to the running ones.
+        """Always start a new server (registered as a ZenML service) next to the running ones."""
+        service = start_new_service(self, config, LocalSeldonDeploymentService.SERVICE_TYPE, timeout)
+        return cast(LocalSeldonDeploymentService, service)
 
-        `deploy_model` would hand back an existing service whose config merely looks the same (its
-        store-side filter ignores most fields), which defeats start-new-then-retire-old.
-        """
-        from zenml.client import Client
-        from zenml.model_deployers.base_model_deployer import get_model_version_id_if_exists
+    def deploy_new_server(
+        self, model_dir: str, model: ModelIdentity, serving: ServingConfig, run: RunContext, timeout: int
+    ) -> LocalSeldonDeploymentService:
+        """The deployer interface: a new local microservice for `model_dir`, ready when this returns."""
+        config = self.deployment_config(
+            model_dir=model_dir,
+            model_name=model.name,
+            model_version=model.version,
+            model_version_id=model.id,
+            service_name=model.service_name,
+            pipeline_name=run.pipeline_name,
+            pipeline_step_name=run.step_name,
+            deployed_by_run=run.run_name,
+            workers=serving.workers,
+            threads=serving.threads,
+            torch_threads=serving.torch_threads,
+            max_batch=serving.max_batch,
+            top_k=serving.top_k,
+            quantize=serving.quantize,
+        )
+        return self.deploy_new(config, timeout=timeout)
 
-        client = Client()
-        record = client.create_service(
-            config=config,
-            service_type=LocalSeldonDeploymentService.SERVICE_TYPE,
-            model_version_id=get_model_version_id_if_exists(config.model_name, config.model_version),
-        )
-        try:
-            service = cast(LocalSeldonDeploymentService, self.perform_deploy_model(record.id, config, timeout))
-        except Exception:
-            client.delete_service(record.id)
-            raise
-        client.update_service(
-            id=service.uuid,
-            name=service.config.service_name,
-            service_source=service.model_dump().get("type"),
-            admin_state=service.admin_state,
-            status=service.status.model_dump(),
-            endpoint=service.endpoint.model_dump() if service.endpoint else None,
-            prediction_url=service.get_prediction_url(),
-            health_check_url=service.get_healthcheck_url(),
-        )
-        return service
+    def retire_server(self, uuid: UUID, timeout: int) -> str:
+        """Stop the server but keep it registered, for a manual rollback (`zenml model-deployer models start`)."""
+        self.stop_model_server(uuid, timeout=timeout)
+        return "stopped"
 
     def perform_deploy_model(self, id: UUID, config: ServiceConfig, timeout: int = DEFAULT_TIMEOUT) -> BaseService:
         """Start a NEW daemon for this config; existing deployments are left running.
@@ -104,21 +128,24 @@ class LocalSeldonModelDeployer(BaseModelDeployer):
         return service
 
     def wait_until_ready(self, service: LocalSeldonDeploymentService, timeout: int) -> None:
-        """Wait for /health/status; fail fast (with the server's log) if the daemon dies while loading."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if service.is_running and service.answers_as_itself():
-                return
-            if service.status.pid is None:
-                time.sleep(1)  # the launcher may not have written its PID file yet
-                if service.status.pid is None and not service.is_running:
-                    raise RuntimeError(
-                        f"the model server exited while starting. Last log lines:\n{self._tail(service)}"
-                    )
-            time.sleep(0.5)
-        log = self._tail(service)
-        service.stop(timeout=30, force=True)
-        raise RuntimeError(f"the model server did not become ready within {timeout} s. Last log lines:\n{log}")
+        """Wait for /health/status; fail fast (with the server's log) if the daemon dies while loading.
+
+        Raises:
+            RuntimeError: the server exited, or was not ready in time (it is then stopped).
+        """
+        try:
+            wait_until(
+                lambda: service.is_running and service.answers_as_itself(),
+                timeout,
+                f"the model server at {service.base_url}",
+                interval=0.5,
+                give_up=_exited(service),
+            )
+        except TimeoutError as exc:
+            log = self._tail(service)
+            if service.status.pid is not None:
+                service.stop(timeout=30, force=True)
+            raise RuntimeError(f"{exc}. Last log lines:\n{log}") from None
 
     @staticmethod
     def _tail(service: BaseService, lines: int = 25) -> str:

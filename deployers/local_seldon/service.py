@@ -6,7 +6,6 @@ The daemon runs from the serving virtualenv through `serving/launch_local.py`, w
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 from pathlib import Path
@@ -30,6 +29,8 @@ from zenml.services.local.local_service_endpoint import LocalDaemonServiceEndpoi
 from zenml.services.service import BaseDeploymentService
 from zenml.utils.networking_utils import port_available, scan_for_available_port
 
+from arxiv_classifier.localhost import kill_process_tree
+from deployers.serving_class import SERVING_CLASS, seldon_parameters
 from deployers.serving_env import SERVING_DIR
 
 logger = get_logger(__name__)
@@ -37,8 +38,8 @@ logger = get_logger(__name__)
 PREDICTION_PATH = "api/v1.0/predictions"
 HEALTH_PATH = "health/status"
 METRICS_PATH = "metrics"
-#: Seldon's import name of the serving class (module `serving/arxiv_model.py`).
-SERVING_CLASS = "arxiv_model.ArxivClassifier"
+#: Seconds a stopping server has to finish its requests before what is left of it is killed.
+STOP_TIMEOUT = 20
 
 
 class LocalSeldonDeploymentConfig(LocalDaemonServiceConfig):
@@ -107,18 +108,16 @@ class LocalSeldonDeploymentConfig(LocalDaemonServiceConfig):
         return command, env
 
     def seldon_parameters(self) -> list[dict[str, str]]:
-        params = [
-            ("model_dir", self.model_dir, "STRING"),
-            ("model_name", self.model_name, "STRING"),
-            ("model_version", self.model_version, "STRING"),
-            ("max_batch", str(self.max_batch), "INT"),
-            ("top_k", str(self.top_k), "INT"),
-        ]
-        if self.torch_threads:
-            params.append(("torch_threads", str(self.torch_threads), "INT"))
-        if self.quantize:
-            params.append(("quantize", "true", "BOOL"))
-        return [{"name": n, "value": v, "type": t} for n, v, t in params]
+        """The serving class's parameters for this deployment."""
+        return seldon_parameters(
+            model_dir=self.model_dir,
+            model_name=self.model_name,
+            model_version=self.model_version,
+            max_batch=self.max_batch,
+            top_k=self.top_k,
+            torch_threads=self.torch_threads,
+            quantize=self.quantize,
+        )
 
 
 class LocalSeldonEndpointStatus(LocalDaemonServiceEndpointStatus):
@@ -217,27 +216,11 @@ class LocalSeldonDeploymentService(LocalDaemonService, BaseDeploymentService):
         )
 
     def _stop_daemon(self, force: bool = False) -> None:
-        """SIGTERM the server (gunicorn stops its workers and the metrics server); with `force`, SIGKILL
-        the whole process tree, so no orphaned worker keeps the port."""
+        """SIGTERM the server (gunicorn stops its workers and the metrics server); whatever outlives it, or
+        everything with `force`, gets SIGKILL, so no orphaned worker keeps the port."""
         pid = self.status.pid
-        if not pid:
-            return
-        try:
-            root = psutil.Process(pid)
-            tree = [root, *root.children(recursive=True)]
-        except psutil.Error:
-            return
-        for proc in tree if force else [root]:
-            with contextlib.suppress(psutil.Error):
-                if force:
-                    proc.kill()
-                else:
-                    proc.terminate()
-        if not force:
-            _, alive = psutil.wait_procs(tree, timeout=20)
-            for proc in alive:  # a worker stuck in a long request: do not leave it holding the port
-                with contextlib.suppress(psutil.Error):
-                    proc.kill()
+        if pid:
+            kill_process_tree(pid, timeout=STOP_TIMEOUT, force=force)
 
     def run(self) -> None:  # pragma: no cover - the launcher runs the server, never ZenML's entry point
         raise NotImplementedError("the local Seldon deployment runs through serving/launch_local.py")

@@ -106,10 +106,8 @@ def test_local_microservice_end_to_end(model_dir: Path, tmp_path: Path) -> None:
         "--parameters",
         json.dumps(parameters),
     ]
-    started = time.monotonic()
     launched = subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert launched.returncode == 0, launched.stderr
-    assert time.monotonic() - started < 20  # the launcher returns once the daemon is up, not when it is ready
     pid = int(pid_file.read_text())
     sid = _session_id(pid)
     base = f"http://127.0.0.1:{http_port}"

@@ -1,4 +1,4 @@
-"""What the deployment steps share: the served model version's artifacts and the active deployer."""
+"""What the deployment and inference steps share: the served model version's artifacts and its papers."""
 
 from __future__ import annotations
 
@@ -8,13 +8,15 @@ import pandas as pd
 from zenml.client import Client
 
 from arxiv_classifier.constants import CLASSIFIER, PREPARED_DATASET
-
-
-class DeploymentError(RuntimeError):
-    """Deployment cannot go on; the message says why and what to do."""
+from deployers.errors import DeploymentError
 
 
 def classifier_artifact(model: Any) -> Any:
+    """The version's classifier artifact.
+
+    Raises:
+        DeploymentError: the version has none; the message says how to train one.
+    """
     artifact = model.get_artifact(CLASSIFIER)
     if artifact is None:
         raise DeploymentError(
@@ -44,14 +46,3 @@ def split_title_summary(text: str) -> tuple[str, str]:
     """Undo `data.join_text` for arXiv rows: the title is the first line, the abstract the rest."""
     title, _, summary = text.partition("\n")
     return title, summary
-
-
-def active_model_deployer() -> Any:
-    deployer = Client().active_stack.model_deployer
-    if deployer is None:
-        stack = Client().active_stack_model.name
-        raise DeploymentError(
-            f"the active stack '{stack}' has no model deployer. Use the project's local stack "
-            "(`python run.py --setup-stack local`) or add one: `zenml stack update -d <deployer>`"
-        )
-    return deployer

@@ -8,6 +8,7 @@ from zenml import log_metadata, step
 from zenml.logger import get_logger
 
 from arxiv_classifier.constants import GATE_DECISION
+from arxiv_classifier.drift_result import gate_status
 
 logger = get_logger(__name__)
 
@@ -17,8 +18,8 @@ class DeploymentBlocked(RuntimeError):
 
 
 def describe_failure(result: dict[str, Any]) -> str:
-    if result.get("error"):
-        return f"the drift check itself failed ({result['error']})"
+    if result.get("error") or not result.get("checks"):
+        return f"the drift check itself failed ({result.get('error') or 'no check produced a score'})"
     checks = result.get("checks") or []
     drifted = [c for c in checks if c.get("drifted")]
     parts = [f"{c['name']} ({c['method']} {c['score']:.3g} vs threshold {c['threshold']:.3g})" for c in drifted]
@@ -30,26 +31,33 @@ def describe_failure(result: dict[str, Any]) -> str:
 
 
 def decide(drift_result: dict[str, Any], override_reason: str | None) -> tuple[dict[str, Any], str | None]:
-    """(decision, why it is blocked or None). Fails closed: anything but a clean pass needs an override.
+    """(decision, why it is blocked or None), by the library's one gate rule (`drift_result.gate_status`).
 
-    An override accepts measured drift only: a check that errored blocks whatever the config says.
+    Fails closed: anything but a clean pass needs an override, and an override accepts measured drift
+    only: a check that errored (or produced no score) blocks whatever the config says.
     """
-    error = drift_result.get("error")
-    if drift_result.get("passed") is True and not error:
-        return {"deploy": True, "override": False, "reason": "the drift check passed"}, None
+    status = gate_status(
+        passed=drift_result.get("passed") is True,
+        error=drift_result.get("error"),
+        checks_run=len(drift_result.get("checks") or []),
+        override_reason=override_reason,
+    )
+    if status == "PASSED":
+        return {"deploy": True, "override": False, "status": status, "reason": "the drift check passed"}, None
     failure = describe_failure(drift_result)
-    if override_reason and not error:
-        return {"deploy": True, "override": True, "reason": override_reason, "overridden_failure": failure}, None
+    if status == "OVERRIDDEN":
+        decision = {"deploy": True, "override": True, "status": status, "reason": override_reason}
+        return {**decision, "overridden_failure": failure}, None
     advice = (
         "Fix the check's error and re-run (an override does not apply to a check that failed to run)."
-        if error
+        if status == "ERROR"
         else "To deploy anyway, set drift.override_reason in the deploy config to the reason (it is recorded)."
     )
     message = (
         f"Deployment blocked by the drift gate: {failure}. Nothing was deployed; the running deployment "
         f"(if any) is untouched. Read the drift_summary artifact of this run in the dashboard. {advice}"
     )
-    return {"deploy": False, "override": False, "reason": failure}, message
+    return {"deploy": False, "override": False, "status": status, "reason": failure}, message
 
 
 @step(enable_cache=False)

@@ -34,6 +34,8 @@ def drift_checker(
         current: already-loaded incoming papers (batch inference passes the papers it scores).
     """
     from arxiv_classifier import drift
+    from arxiv_classifier.drift_result import failed_check_result
+    from arxiv_classifier.papers import load_papers, sample_rows
 
     model = get_step_context().model
     report_html = "<p>No Evidently report: the drift check failed before producing one (see the summary).</p>"
@@ -41,22 +43,21 @@ def drift_checker(
         classifier = classifier_artifact(model).load()
         dataset = training_dataset(model)
         train = dataset[dataset[COL_SPLIT] == "train"]
-        reference = train.sample(n=min(config.max_reference_rows, len(train)), random_state=config.current.seed)
+        reference = drift.reference_sample(train, config)
         if current is None:
-            current = drift.load_papers(resolve_papers_source(config.current), classifier.labels)
-        elif config.current.max_rows and len(current) > config.current.max_rows:
-            current = current.sample(n=config.current.max_rows, random_state=config.current.seed)
+            current = load_papers(resolve_papers_source(config.current), classifier.labels)
+        current = sample_rows(current, config.current.max_rows, config.current.seed)
         logger.info("Drift check: %d reference papers vs %d incoming papers", len(reference), len(current))
         ref_features, _, ref_emb = drift.model_features(classifier, reference[COL_TEXT].tolist(), config.batch_size)
         cur_features, _, cur_emb = drift.model_features(classifier, current[COL_TEXT].tolist(), config.batch_size)
         result, report_html = drift.run_drift_check(ref_features, ref_emb, cur_features, cur_emb, config)
     except Exception as exc:  # fail closed: an error in the check is a failed check, recorded as such
         logger.exception("The drift check failed")
-        result = drift.failed_check_result(f"{type(exc).__name__}: {exc}", config)
+        result = failed_check_result(f"{type(exc).__name__}: {exc}", config)
     record = result.as_dict()
     log_metadata(metadata={"drift_check": record}, infer_model=True)
-    if result.passed:
-        logger.info("Drift check passed: %s", result.summary_markdown().splitlines()[0])
+    if result.blocked:
+        logger.warning("Drift check %s: %s", result.status, result.verdict())
     else:
-        logger.warning("Drift check FAILED: %s", result.summary_markdown().splitlines()[0])
+        logger.info("Drift check %s: %s", result.status, result.verdict())
     return record, HTMLString(report_html), HTMLString(result.summary_html())

@@ -15,7 +15,7 @@ from steps.deployment._common import classifier_artifact
 @step(enable_cache=False)
 def papers_loader(config: CurrentDataConfig) -> Annotated[pd.DataFrame, INCOMING_PAPERS]:
     """Incoming papers with their joined model text (same text preparation as training)."""
-    from arxiv_classifier.drift import load_papers
+    from arxiv_classifier.papers import load_papers
 
     labels = None
     if config.restrict_to_model_labels:

@@ -11,7 +11,9 @@ from zenml.logger import get_logger
 from arxiv_classifier.config import ServingConfig
 from arxiv_classifier.constants import COL_SPLIT, COL_TEXT, SMOKE_TEST
 from arxiv_classifier.endpoint import check_contract
-from steps.deployment._common import active_model_deployer, classifier_artifact, split_title_summary, training_dataset
+from deployers import for_deployer
+from deployers.deployments import active_model_deployer, current_deployments
+from steps.deployment._common import classifier_artifact, split_title_summary, training_dataset
 
 logger = get_logger(__name__)
 
@@ -33,9 +35,9 @@ def _smoke_papers(model: Any, n: int, seed: int = 0) -> list[dict[str, str]]:
 def smoke_tester(deployment: dict[str, Any], serving: ServingConfig) -> Annotated[dict[str, Any], SMOKE_TEST]:
     """Check the protocol-v1 contract on the new server with real papers and bad payloads.
 
-    Pass: the previous deployments are stopped (kept, stopped, for a manual rollback) and older
-    stopped ones deleted. Fail: the new deployment is deleted, the previous one is (re)started, and
-    the step raises.
+    Pass: the previous deployments are retired (the local deployer keeps them, stopped, for a manual
+    rollback; Seldon Core deletes them) and older stopped ones deleted. Fail: the new deployment is
+    deleted, the previous one is (re)started, and the step raises.
     """
     model = get_step_context().model
     deployer = active_model_deployer()
@@ -51,8 +53,8 @@ def smoke_tester(deployment: dict[str, Any], serving: ServingConfig) -> Annotate
         deployer.delete_model_server(new_id)
         restored = []
         for uuid in previous:  # they were never stopped; restart any that died meanwhile
-            [service] = deployer.find_model_server(service_uuid=uuid) or [None]
-            if service is not None and not service.is_running:
+            found = deployer.find_model_server(service_uuid=uuid)
+            if found and not found[0].is_running:
                 deployer.start_model_server(uuid, timeout=serving.ready_timeout)
             restored.append(str(uuid))
         record = {"passed": False, "problems": problems, "rolled_back_to": restored}
@@ -62,14 +64,11 @@ def smoke_tester(deployment: dict[str, Any], serving: ServingConfig) -> Annotate
             f"the new deployment of {model.name} version {model.number} failed its smoke test "
             f"({len(problems)} problem(s): {'; '.join(problems[:3])}). It was removed and {where}."
         )
+    servers = for_deployer(deployer)
     for uuid in previous:
-        try:
-            deployer.stop_model_server(uuid)  # kept, stopped, for a manual rollback
-        except (NotImplementedError, RuntimeError):  # Seldon Core cannot stop a deployment, only delete it
-            deployer.delete_model_server(uuid)
+        how = servers.retire_server(uuid, timeout=serving.ready_timeout)
+        logger.info("Previous deployment %s %s", uuid, how)
     keep = set(previous) | {new_id}
-    from steps.deployment.endpoint_deployer import current_deployments
-
     for service in current_deployments(deployer, model.name):
         if service.uuid not in keep and not service.is_running:
             deployer.delete_model_server(service.uuid)

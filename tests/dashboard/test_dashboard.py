@@ -9,14 +9,15 @@ Both tests share one server (started with `stacks.dashboard.start` on a free loo
 from __future__ import annotations
 
 import os
-import socket
 import time
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from arxiv_classifier import localhost
 from arxiv_classifier.constants import CLASSIFIER, PREPARED_DATASET
 from stacks import dashboard
 
@@ -35,10 +36,12 @@ PIPELINE_NAME = "training_pipeline"
 PAGE_TIMEOUT_MS = 60_000
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def api_get(url: str, path: str, token: str, **params: Any) -> Any:
+    """GET a ZenML REST API path (e.g. `/api/v1/runs`) with query parameters (ZenML filter fields)."""
+    query = f"?{urllib.parse.urlencode(params)}" if params else ""
+    status, body = localhost.request(f"{url}{path}{query}", headers={"Authorization": f"Bearer {token}"})
+    assert status == 200, f"GET {path} answered HTTP {status}: {str(body)[:500]}"
+    return body
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +49,7 @@ def dashboard_url(training_run: Any) -> Iterator[str]:
     """Start the local ZenML server over the test store; stop it afterwards, whatever happens."""
     store = Path(os.environ.get("ZENML_CONFIG_PATH", "")).resolve()
     assert store == Path(training_run.config_path).resolve(), "the server must run over the test store"
-    port = _free_port()
+    port = localhost.free_port()
     try:
         assert dashboard.start(port) == 0, "stacks.dashboard.start failed (see stderr)"
         yield dashboard.server_url(port)
@@ -56,14 +59,14 @@ def dashboard_url(training_run: Any) -> Iterator[str]:
 
 
 def _items(url: str, path: str, token: str, **params: Any) -> list[dict[str, Any]]:
-    page = dashboard.api_get(url, path, token, size=100, **params)
+    page = api_get(url, path, token, size=100, **params)
     return list(page["items"])
 
 
 def test_training_run_and_artifacts_in_server(dashboard_url: str, training_run: Any) -> None:
     token = dashboard.api_token(dashboard_url)
 
-    user = dashboard.api_get(dashboard_url, "/api/v1/current-user", token)
+    user = api_get(dashboard_url, "/api/v1/current-user", token)
     assert user["metadata"]["user_metadata"].get("finished_onboarding_survey") is True
 
     runs = _items(dashboard_url, "/api/v1/runs", token, name=training_run.run_name)

@@ -18,7 +18,8 @@ import pytest
 from arxiv_classifier.config import CurrentDataConfig, DataConfig, DriftConfig, resolve_papers_source
 from arxiv_classifier.constants import OFFLINE_MINILM_ID
 from arxiv_classifier.data import label_space
-from arxiv_classifier.drift import load_papers, model_features, run_drift_check
+from arxiv_classifier.drift import model_features, run_drift_check
+from arxiv_classifier.papers import load_papers
 from tests.conftest import ARXIV, DATA_DIR, requires_arxiv
 
 pytestmark = [pytest.mark.slow, pytest.mark.data, requires_arxiv]
@@ -64,7 +65,7 @@ def features(era_papers):  # type: ignore[no-untyped-def]
 
 def test_recent_traffic_is_blocked(features) -> None:  # type: ignore[no-untyped-def]
     result, report_html = run_drift_check(*features["reference"], *features["unlabelled"], DriftConfig())
-    assert result.blocked and not result.passed, result.summary_markdown()
+    assert result.blocked and not result.passed, result.checks
     by_name = {c.name: c for c in result.checks}
     assert by_name["embedding"].drifted
     assert by_name["text_length"].drifted and by_name["word_count"].drifted
@@ -74,10 +75,11 @@ def test_recent_traffic_is_blocked(features) -> None:  # type: ignore[no-untyped
 
 def test_same_era_sample_passes(features) -> None:  # type: ignore[no-untyped-def]
     result, _ = run_drift_check(*features["reference"], *features["same_era"], DriftConfig())
-    assert result.passed and not result.blocked, result.summary_markdown()
+    assert result.passed and not result.blocked, result.checks
     by_name = {c.name: c for c in result.checks}
-    # Topic and label mix are stable. (At 1000 rows the length statistics' sampling noise reaches
-    # the default numeric threshold of 0.1, so one of them may flag alone; one check never blocks.)
+    # Topic and label mix are stable. (At 1000 rows the length statistics' sampling noise reaches 0.12,
+    # below the default numeric threshold of 0.2 (README, calibration); should one flag alone, one
+    # check of five never blocks.)
     assert not by_name["embedding"].drifted and not by_name["predicted_label"].drifted
-    assert len(result.drifted_checks) <= 1, result.summary_markdown()
+    assert len(result.drifted_checks) <= 1, result.checks
     assert np.isfinite([c.score for c in result.checks]).all()

@@ -13,7 +13,7 @@ from zenml.client import Client
 from zenml.enums import StackComponentType
 
 from stacks import doctor
-from stacks.gcp import SETTINGS_HELP, resolve_settings, setup_gcp_stack
+from stacks.gcp import SETTINGS_HELP, GcpSettings, env_name, resolve_settings, setup_gcp_stack
 from stacks.registry import StackError, ensure_stack, load_stack_spec, stack_variables
 from tests.conftest import REPO_ROOT
 
@@ -27,33 +27,43 @@ GCP_COMPONENTS = {
 }
 
 
-def test_every_variable_of_the_description_is_documented() -> None:
+def test_every_variable_of_the_description_is_a_documented_setting() -> None:
     required, optional = stack_variables("gcp")
     assert "ARXIV_GCP_PROJECT" in required and "ARXIV_GCP_SELDON_NAMESPACE" in optional
     assert set(required) | set(optional) <= set(SETTINGS_HELP)
+    settings_required = {env_name(n) for n, field in GcpSettings.model_fields.items() if field.is_required()}
+    assert settings_required == set(required), "the settings require what the description requires"
     header = (REPO_ROOT / "stacks" / "gcp.yaml").read_text()
     for name in SETTINGS_HELP:
         assert name in header, f"{name} is not documented in stacks/gcp.yaml"
 
 
-def test_every_missing_setting_is_named_at_once(gcp_env: dict[str, str]) -> None:
-    env = {k: v for k, v in gcp_env.items() if k not in ("ARXIV_GCP_PROJECT", "ARXIV_GCP_BUCKET")}
-    env.pop("ARXIV_GCP_MLFLOW_PASSWORD")
-    with pytest.raises(StackError) as err:
-        resolve_settings(environ=env)
-    message = str(err.value)
+def test_every_missing_setting_is_named_at_once(gcp_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("ARXIV_GCP_PROJECT", "ARXIV_GCP_BUCKET", "ARXIV_GCP_MLFLOW_PASSWORD"):
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("ARXIV_GCP_ARTIFACT_REPO", "")  # an empty variable counts as unset
+    with pytest.raises(StackError) as err:
+        resolve_settings()
+    message = str(err.value)
+    for name in ("ARXIV_GCP_PROJECT", "ARXIV_GCP_BUCKET", "ARXIV_GCP_MLFLOW_PASSWORD", "ARXIV_GCP_ARTIFACT_REPO"):
         assert name in message
     assert "ARXIV_GCP_REGION" not in message
+    monkeypatch.delenv("ARXIV_GCP_MLFLOW_USERNAME")
     with pytest.raises(StackError, match=r"ARXIV_GCP_MLFLOW_USERNAME \+ ARXIV_GCP_MLFLOW_PASSWORD \(or"):
-        resolve_settings(environ={k: v for k, v in env.items() if "MLFLOW_USER" not in k})
+        resolve_settings()
+    monkeypatch.setenv("ARXIV_GCP_MLFLOW_TOKEN", "t0ken")  # a token alone is enough
+    with pytest.raises(StackError) as err:
+        resolve_settings()
+    assert "MLFLOW" not in str(err.value)
 
 
-def test_malformed_settings_are_explained(gcp_env: dict[str, str]) -> None:
-    with pytest.raises(StackError, match="without gs://"):
-        resolve_settings(environ={**gcp_env, "ARXIV_GCP_BUCKET": "gs://arxiv-test-bucket"})
-    with pytest.raises(StackError, match="not a region"):
-        resolve_settings(environ={**gcp_env, "ARXIV_GCP_REGION": "europe-west4-a"})
+def test_malformed_settings_are_explained(gcp_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ARXIV_GCP_BUCKET", "gs://arxiv-test-bucket")
+    monkeypatch.setenv("ARXIV_GCP_REGION", "europe-west4-a")
+    with pytest.raises(StackError) as err:
+        resolve_settings()
+    assert "'gs://arxiv-test-bucket' is not a bucket name without gs://" in str(err.value)
+    assert "'europe-west4-a' is not a region" in str(err.value)
 
 
 def test_setup_without_settings_fails_before_registering(
@@ -68,17 +78,26 @@ def test_setup_without_settings_fails_before_registering(
     assert Client().active_stack_model.name == restore_active_stack
 
 
-def test_settings_file_with_short_keys_and_environment_precedence(tmp_path: Path, gcp_env: dict[str, str]) -> None:
+def test_settings_file_with_short_keys_and_environment_precedence(
+    tmp_path: Path, gcp_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in gcp_env:
+        monkeypatch.delenv(name)
     settings = tmp_path / "gcp.yaml"
     short = {k.removeprefix("ARXIV_GCP_").lower(): v for k, v in gcp_env.items()}
-    settings.write_text(json.dumps({**short, "region": "us-central1"}))  # JSON is YAML
-    assert resolve_settings(settings, environ={})["ARXIV_GCP_REGION"] == "us-central1"
-    resolved = resolve_settings(environ={"ARXIV_GCP_SETTINGS": str(settings), "ARXIV_GCP_REGION": "europe-west1"})
+    settings.write_text(json.dumps({**short, "region": "us-central1", "ARXIV_GCP_ARTIFACT_REPO": "long-form"}))
+    resolved = resolve_settings(settings)
+    assert (resolved["ARXIV_GCP_REGION"], resolved["ARXIV_GCP_ARTIFACT_REPO"]) == ("us-central1", "long-form")
+    monkeypatch.setenv("ARXIV_GCP_SETTINGS", str(settings))
+    monkeypatch.setenv("ARXIV_GCP_REGION", "europe-west1")
+    resolved = resolve_settings()
     assert resolved["ARXIV_GCP_REGION"] == "europe-west1"
     assert resolved["ARXIV_GCP_PROJECT"] == gcp_env["ARXIV_GCP_PROJECT"]
     settings.write_text(json.dumps({**short, "projekt": "typo"}))
     with pytest.raises(StackError, match=r"unknown settings.*projekt"):
-        resolve_settings(settings, environ={})
+        resolve_settings(settings)
+    with pytest.raises(StackError, match="does not exist"):
+        resolve_settings(tmp_path / "missing.yaml")
 
 
 def test_description_resolves_placeholders_and_secret_references(gcp_env: dict[str, str]) -> None:
@@ -107,7 +126,7 @@ def test_register_idempotently_switch_to_gcp_and_back(gcp_env: dict[str, str], r
     setup_gcp_stack(activate=False)  # may already exist: another test of the session registered it
     assert client.active_stack_model.name == restore_active_stack
     assert setup_gcp_stack(activate=False) == [], "re-running must change nothing"
-    assert ensure_stack("gcp") == [], "the generic path (variables_from) resolves the same settings"
+    assert ensure_stack("gcp") == [], "the generic path (placeholders from the environment) agrees"
 
     stack = client.get_stack("gcp", allow_name_prefix_match=False)
     for ctype, (name, flavor) in GCP_COMPONENTS.items():
@@ -145,6 +164,23 @@ def test_new_credentials_update_the_secret_only(gcp_env: dict[str, str]) -> None
     assert done == ["secret 'arxiv_gcp_mlflow' (new values for password)"]
     assert Client().get_secret("arxiv_gcp_mlflow").secret_values["password"] == "rotated"
     assert ensure_stack("gcp", variables=gcp_env) == ["secret 'arxiv_gcp_mlflow' (new values for password)"]
+
+
+def test_remote_orchestrator_runs_steps_on_the_pipeline_image(
+    gcp_env: dict[str, str], restore_active_stack: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from stacks.remote import PIPELINE_IMAGE_ENV, remote_settings
+
+    ensure_stack("local", activate=True)
+    assert remote_settings() == {}, "the local orchestrator runs no containers"
+    setup_gcp_stack(activate=True)
+    monkeypatch.delenv(PIPELINE_IMAGE_ENV, raising=False)
+    with pytest.raises(StackError, match=f"'gcp_vertex' runs steps in containers: set {PIPELINE_IMAGE_ENV}"):
+        remote_settings()
+    monkeypatch.setenv(PIPELINE_IMAGE_ENV, "europe-west4-docker.pkg.dev/p/r/arxiv-pipeline:1")
+    docker = remote_settings()["docker"]
+    assert docker.parent_image == "europe-west4-docker.pkg.dev/p/r/arxiv-pipeline:1"
+    assert docker.install_stack_requirements is False
 
 
 def test_local_stack_is_unaffected(restore_active_stack: str) -> None:
@@ -199,9 +235,16 @@ def test_doctor_says_what_the_gcp_stack_lacks(
     assert doctor.print_report(findings) == 1
 
 
-def test_doctor_passes_the_local_stack(restore_active_stack: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_doctor_passes_the_local_stack(
+    restore_active_stack: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     ensure_stack("local", activate=True)
     findings = doctor.diagnose()
     assert [f for f in findings if f.severity == "error"] == []
     assert doctor.main() == 0
     assert "ready" in capsys.readouterr().out
+    papers = tmp_path / "papers.csv"
+    errors = [f.message for f in doctor.diagnose(str(papers)) if f.severity == "error"]
+    assert errors == [f"the data source {papers} does not exist"]
+    papers.write_text("id,title\n")
+    assert [f for f in doctor.diagnose(str(papers)) if f.severity == "error"] == []

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import socket
-import time
 from collections.abc import Iterator
 from typing import Annotated, Any
 
@@ -121,9 +120,7 @@ def test_pipeline_artifacts_live_in_the_bucket_and_load_back(gcs_stack: str) -> 
     from zenml.client import Client
     from zenml.enums import ExecutionStatus
 
-    start = time.perf_counter()
     gcs_roundtrip_pipeline()
-    seconds = time.perf_counter() - start
     run = Client().get_pipeline("gcs_roundtrip_pipeline").last_run
     assert run.status == ExecutionStatus.COMPLETED
     assert run.stack is not None and run.stack.name == gcs_stack
@@ -141,5 +138,3 @@ def test_pipeline_artifacts_live_in_the_bucket_and_load_back(gcs_stack: str) -> 
     names = [blob.name for blob in client.list_blobs(BUCKET, prefix="zenml/")]
     prefix = papers.uri.removeprefix(f"gs://{BUCKET}/")
     assert any(name.startswith(prefix) for name in names), names[:20]
-    print(f"pipeline on the emulated bucket took {seconds:.1f} s; {len(names)} objects in gs://{BUCKET}/zenml")
-    assert seconds < 60, "gcsfs probably waited for the GCE metadata server (credentials lookup)"

@@ -265,3 +265,52 @@ def test_every_training_loop_setting_comes_from_the_config() -> None:
     cfg = load_config(overrides={"train.epochs": 3, "train.learning_rate": 0.002, "train.freeze_backbone": True})
     settings = settings_from_config(cfg.train, show_progress=False)
     assert (settings.epochs, settings.learning_rate, settings.freeze_backbone) == (3, 0.002, True)
+
+
+def test_parse_override_reads_the_value_as_yaml() -> None:
+    from arxiv_classifier.config import parse_override
+
+    assert parse_override("train.epochs=2") == ("train.epochs", 2)
+    # YAML 1.1 reads 5e-5 as text; the float field takes it as a config file's value would be taken.
+    assert load_config(None, None, None, [parse_override("train.learning_rate=5e-5")]).train.learning_rate == 5e-5
+    assert parse_override("train.learning_rate=0.5") == ("train.learning_rate", 0.5)
+    assert parse_override("data.text_fields=[title, summary]") == ("data.text_fields", ["title", "summary"])
+    assert parse_override("data.test_source=null") == ("data.test_source", None)
+    assert parse_override("drift.override_reason=a=b") == ("drift.override_reason", "a=b")
+    assert parse_override("data.split.train_end=2022-06-01") == ("data.split.train_end", "2022-06-01")
+    for bad in ("train.epochs", "=2", "train..epochs=2", "train.epochs=[2"):
+        with pytest.raises(ConfigError):
+            parse_override(bad)
+
+
+def test_assignments_validate_like_the_file_and_may_clear_a_field() -> None:
+    from arxiv_classifier.config import parse_override
+
+    path = REPO_ROOT / "configs" / "train.yaml"
+    sets = [parse_override(t) for t in ("data.sample.max_train=null", "data.label_aliases.q-bio=q-bio.QM")]
+    cfg = load_config(path, {"train.epochs": 3}, None, sets)
+    assert cfg.data.sample.max_train is None, "an explicit null is applied, unlike a shortcut left unset"
+    assert cfg.data.label_aliases["q-bio"] == "q-bio.QM", "keys below a mapping field are the user's"
+    assert cfg.train.epochs == 3
+    with pytest.raises(ConfigError, match=r"override 'train\.epochs\.max': train\.epochs is not a section"):
+        load_config(path, None, None, [("train.epochs.max", 1)])
+    with pytest.raises(ConfigError, match=r"resources has no field 'gpus'; its fields are: cpu_count, gpu_count"):
+        load_config(path, None, None, [("resources.gpus", 1)])
+    assert load_config(path, None, None, [("resources.gpu_count", 1)]).resources is not None
+
+
+def test_unknown_field_lists_the_fields_of_its_section(tmp_path: Path) -> None:
+    with pytest.raises(
+        ConfigError, match=r"data\.split\.train_ed: unknown field .*fields of data\.split are: strategy"
+    ):
+        load_config(_write(tmp_path, "data:\n  split: {train_ed: 2020-01-01}\n"))
+
+
+def test_resolve_sources_expands_deploy_and_batch_inference_sources(monkeypatch: pytest.MonkeyPatch) -> None:
+    from arxiv_classifier.config import BatchInferenceConfig, DeployRunConfig
+
+    monkeypatch.setenv("DATA_DIR", "/data")
+    deploy = resolve_sources(load_config(REPO_ROOT / "configs" / "deploy.yaml", None, DeployRunConfig))
+    assert deploy.drift.current.source.startswith("/data/")
+    batch = resolve_sources(load_config(REPO_ROOT / "configs" / "batch_inference.yaml", None, BatchInferenceConfig))
+    assert batch.papers.source.startswith("/data/") and batch.drift.current.source.startswith("/data/")

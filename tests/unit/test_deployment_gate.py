@@ -25,6 +25,7 @@ def result(passed: bool, error: str | None = None, drifted: tuple[str, ...] = ()
 def test_a_clean_pass_deploys() -> None:
     decision, blocked = decide(result(True), None)
     assert decision["deploy"] is True and decision["override"] is False and blocked is None
+    assert decision["status"] == "PASSED"
 
 
 def test_drift_blocks_and_names_the_drifted_checks() -> None:
@@ -37,6 +38,7 @@ def test_drift_blocks_and_names_the_drifted_checks() -> None:
 def test_an_override_deploys_and_keeps_what_it_overrode() -> None:
     decision, blocked = decide(result(False, drifted=("embedding", "text_length")), "accepted until retrain (T-1)")
     assert blocked is None and decision["deploy"] is True and decision["override"] is True
+    assert decision["status"] == "OVERRIDDEN"
     assert decision["reason"] == "accepted until retrain (T-1)" and "embedding" in decision["overridden_failure"]
 
 
@@ -50,3 +52,11 @@ def test_a_broken_check_blocks_even_with_an_override() -> None:
 def test_anything_but_an_explicit_pass_blocks() -> None:
     for weird in ({}, {"passed": None}, {"passed": "yes"}, {"passed": True, "error": "boom"}):
         assert decide(weird, None)[1] is not None
+
+
+def test_an_override_needs_measured_drift() -> None:
+    """A result with no scored check (malformed, or the check never ran) is not drift an override can accept."""
+    for unmeasured in ({}, {"passed": False}, {"passed": False, "checks": []}):
+        decision, blocked = decide(unmeasured, "accepted until retrain (T-1)")
+        assert decision["deploy"] is False and decision["status"] == "ERROR" and blocked is not None
+        assert "no check produced a score" in blocked

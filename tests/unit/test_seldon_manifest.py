@@ -6,27 +6,23 @@ ZenML's Seldon deployer would send to the cluster (its `provision()` run against
 
 from __future__ import annotations
 
-import ast
 import copy
 import gzip
 import hashlib
+import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from deployers import seldon_gke
-from deployers.seldon_gke import (
-    GRAPH_NODE,
-    MODEL_MOUNT,
-    seldon_deployment_config,
-    seldon_deployment_manifest,
-    seldon_deployment_spec,
-    semantic_errors,
-    validate_against_crd,
-    zenml_applied_manifest,
-)
+from deployers.seldon_gke import cli
+from deployers.seldon_gke.adapter import seldon_deployment_config, seldon_deployment_manifest, zenml_applied_manifest
+from deployers.seldon_gke.spec import GRAPH_NODE, MODEL_MOUNT, MODEL_VOLUME, is_quantity, seldon_deployment_spec
+from deployers.serving_class import seldon_parameters
+from tests.unit.seldon_schema import semantic_errors, validate_against_crd
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SPECS = REPO_ROOT.parent / "shared" / "specs"
@@ -232,7 +228,7 @@ def test_the_storage_initializer_copies_the_model_uri_to_mnt_models(which: str, 
     assert init["image"].startswith("seldonio/rclone-storage-initializer:")
     assert init["args"] == [MODEL_URI, "/mnt/models"]
     (volume,) = pod(m)["volumes"]
-    assert volume == {"name": seldon_gke.MODEL_VOLUME, "emptyDir": {}}
+    assert volume == {"name": MODEL_VOLUME, "emptyDir": {}}
     writes = [v for v in init["volumeMounts"] if v["mountPath"] == "/mnt/models"]
     reads = [v for v in container(m)["volumeMounts"] if v["mountPath"] == "/mnt/models"]
     assert writes[0]["name"] == reads[0]["name"] == volume["name"]
@@ -260,12 +256,34 @@ def test_parameters_are_the_serving_class_parameters(manifest: dict[str, Any]) -
         "top_k": ("5", "INT"),
         "torch_threads": ("2", "INT"),
     }
-    # Every parameter is an argument of ArxivClassifier.__init__ (Seldon passes them as keyword arguments).
-    tree = ast.parse((REPO_ROOT / "serving" / "arxiv_model.py").read_text())
-    (cls,) = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "ArxivClassifier"]
-    (init,) = [n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name == "__init__"]
-    accepted = {a.arg for a in init.args.args + init.args.kwonlyargs} - {"self"}
-    assert set(params) <= accepted
+
+
+SERVING_PYTHON = REPO_ROOT / ".venv-serving" / "bin" / "python"
+
+
+@pytest.mark.skipif(not SERVING_PYTHON.is_file(), reason="the serving virtualenv is absent (`make serving-env`)")
+def test_the_serving_class_accepts_every_parameter() -> None:
+    """Seldon passes the graph parameters as keyword arguments: the real class must accept each one."""
+    params = seldon_parameters(
+        model_dir=MODEL_MOUNT, model_name="m", model_version="7", max_batch=32, top_k=5, torch_threads=2, quantize=True
+    )
+    kwargs = json.dumps({p["name"]: p["value"] for p in params})
+    bind = (
+        "import inspect, json, sys; from arxiv_model import ArxivClassifier as C; "
+        "inspect.signature(C).bind(**json.loads(sys.argv[1]))"
+    )
+    serving = REPO_ROOT / "serving"
+    run = subprocess.run(
+        [str(SERVING_PYTHON), "-c", bind, kwargs], cwd=serving, env={"PYTHONPATH": str(serving)}, capture_output=True
+    )
+    assert run.returncode == 0, run.stderr.decode()[-500:]
+    refused = subprocess.run(
+        [str(SERVING_PYTHON), "-c", bind, json.dumps({"no_such_option": "1"})],
+        cwd=serving,
+        env={"PYTHONPATH": str(serving)},
+        capture_output=True,
+    )
+    assert refused.returncode != 0  # so the check above can fail
 
 
 def test_parameters_match_the_local_deployer() -> None:
@@ -360,9 +378,9 @@ def test_model_names_become_kubernetes_names() -> None:
 def test_cli_writes_a_valid_manifest(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "manifest.yaml"
     argv = ["--model-uri", MODEL_URI, "--image", IMAGE, "--namespace", NAMESPACE, "--replicas", "2"]
-    argv += ["--cpu-limit", "4", "--label", "team=ml", "--crd", str(CRD), "--out", str(out)]
-    assert seldon_gke.main(argv) == 0
-    assert "validated against" in capsys.readouterr().err
+    argv += ["--cpu-limit", "4", "--label", "team=ml", "--out", str(out)]
+    assert cli.main(argv) == 0
+    assert "wrote" in capsys.readouterr().err
     written = yaml.safe_load(out.read_text())
     assert validate_against_crd(written, CRD) == []
     assert written["metadata"]["labels"] == {"team": "ml"}
@@ -372,5 +390,39 @@ def test_cli_writes_a_valid_manifest(tmp_path: Path, capsys: pytest.CaptureFixtu
 
 
 def test_cli_refuses_a_local_model_path(capsys: pytest.CaptureFixture[str]) -> None:
-    assert seldon_gke.main(["--model-uri", "/tmp/model", "--image", IMAGE, "--crd", "/nonexistent"]) == 2
+    assert cli.main(["--model-uri", "/tmp/model", "--image", IMAGE]) == 2
     assert "gs:// or s3://" in capsys.readouterr().err
+
+
+@needs_crd
+def test_the_readme_commands_print_and_check_a_manifest(tmp_path: Path) -> None:
+    """`python -m deployers.seldon_gke ... --out F`, then the hand-run check `python -m tests.unit.seldon_schema F`."""
+    out = tmp_path / "manifest.yaml"
+    argv = ["--model-uri", MODEL_URI, "--image", IMAGE, "--service-account", "arxiv-serving", "--out", str(out)]
+    printed = subprocess.run([sys.executable, "-m", "deployers.seldon_gke", *argv], cwd=REPO_ROOT, capture_output=True)
+    assert printed.returncode == 0, printed.stderr.decode()
+    checked = subprocess.run(
+        [sys.executable, "-m", "tests.unit.seldon_schema", str(out)], cwd=REPO_ROOT, capture_output=True, text=True
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert f"{out}: valid" in checked.stdout
+    broken = yaml.safe_load(out.read_text())
+    broken["spec"]["predictors"][0]["replicas"] = "2"
+    out.write_text(yaml.safe_dump(broken))
+    failed = subprocess.run(
+        [sys.executable, "-m", "tests.unit.seldon_schema", str(out)], cwd=REPO_ROOT, capture_output=True, text=True
+    )
+    assert failed.returncode == 1
+    assert "spec.predictors[0].replicas" in failed.stdout
+
+
+@pytest.mark.parametrize(
+    ("value", "ok"),
+    [
+        *[("1500m", True), ("2Gi", True), ("1", True), (2, True), ("0.5", True), ("1e3", True)],
+        *[("2 cores", False), ("two", False), ("", False), ("-1", False), ("NaN", False), ("Infinity", False)],
+        *[(True, False), ("1Qi", False)],
+    ],
+)
+def test_quantities_are_what_kubernetes_accepts(value: Any, ok: bool) -> None:
+    assert is_quantity(value) is ok
