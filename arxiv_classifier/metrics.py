@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
+
+if TYPE_CHECKING:
+    from arxiv_classifier.classifier import TextClassifier
+    from arxiv_classifier.config import EvaluationConfig, TrainConfig
 
 
 def top_k_accuracy(y_true: np.ndarray, proba: np.ndarray, k: int) -> float:
@@ -80,3 +84,32 @@ def evaluation_report(
         "confusion_matrix": confusion(y_true, y_pred, len(class_names)).tolist(),
         "labels": list(class_names),
     }
+
+
+def score_classifier(
+    classifier: TextClassifier,
+    texts: Sequence[str],
+    true_labels: Sequence[str],
+    evaluation: EvaluationConfig,
+    train: TrainConfig,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Class probabilities and the evaluation report of `classifier` on labelled texts.
+
+    The one way the evaluator and the promoter score a model on the test split, so both run it
+    `train.eval_batch_size` texts at a time (a GPU config scores ~80k test papers 512 at a time). The
+    device stays "auto": on a remote orchestrator only the trainer step is given the accelerator.
+
+    Args:
+        classifier: the model scored.
+        texts: the texts to classify.
+        true_labels: their label names (names outside `classifier.labels` count as wrong).
+        evaluation: top-k and calibration settings of the report.
+        train: the run's training settings (for the batch size).
+
+    Returns:
+        The probabilities (one row per text, columns in `classifier.labels` order) and the report of
+        `evaluation_report`.
+    """
+    proba = classifier.predict_proba(list(texts), batch_size=train.eval_batch_size)
+    report = evaluation_report(true_labels, proba, classifier.labels, evaluation.top_k, evaluation.calibration_bins)
+    return proba, report

@@ -69,7 +69,7 @@ def training_pipeline(config: RunConfig, data_fingerprint: str = "", dataset_ver
         baseline_metrics=baseline_metrics,
         training_history=history,
         config=config.evaluation,
-        train_params=config.train.model_dump(),
+        train=config.train,
     )
     model_promoter(
         dataset=dataset,
@@ -77,4 +77,5 @@ def training_pipeline(config: RunConfig, data_fingerprint: str = "", dataset_ver
         baseline_metrics=baseline_metrics,
         config=config.promotion,
         evaluation=config.evaluation,
+        train=config.train,
     )

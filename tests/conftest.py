@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,7 +40,6 @@ class TrainingRun:
     run_name: str
     run_id: str
     model_name: str
-    seconds: float
 
 
 @pytest.fixture(scope="session")
@@ -53,16 +51,13 @@ def training_run() -> TrainingRun:
     import run
     from arxiv_classifier.config import load_config
 
-    start = time.perf_counter()
     assert run.main(["--pipeline", "train", "--config", str(QUICK_CONFIG)]) == 0
-    seconds = time.perf_counter() - start
     last = Client().get_pipeline("training_pipeline").last_run
     return TrainingRun(
         config_path=_ZENML_DIR,
         run_name=last.name,
         run_id=str(last.id),
         model_name=load_config(QUICK_CONFIG).model_name,
-        seconds=seconds,
     )
 
 

@@ -8,7 +8,7 @@ from zenml.client import Client
 from zenml.logger import get_logger
 
 from arxiv_classifier.classifier import TextClassifier
-from arxiv_classifier.config import EvaluationConfig, PromotionConfig
+from arxiv_classifier.config import EvaluationConfig, PromotionConfig, TrainConfig
 from arxiv_classifier.constants import CLASSIFIER, COL_LABEL, COL_SPLIT, COL_TEXT, PROMOTION_DECISION
 from arxiv_classifier.promotion import decide_promotion
 
@@ -29,11 +29,13 @@ def model_promoter(
     baseline_metrics: dict[str, Any],
     config: PromotionConfig,
     evaluation: EvaluationConfig,
+    train: TrainConfig,
 ) -> Annotated[dict[str, Any], PROMOTION_DECISION]:
     """Re-score the current production version on this run's test split and decide.
 
     The candidate's scores are the evaluator's, computed on the very same test rows; the production
-    version is loaded from the Model Control Plane and scored here on those rows.
+    version is loaded from the Model Control Plane and scored here on those rows, the same way
+    (`score_classifier`: `train.eval_batch_size` papers at a time).
     """
     model = get_step_context().model
     test = dataset[dataset[COL_SPLIT] == "test"]
@@ -50,13 +52,13 @@ def model_promoter(
             # A cached re-run links the very same model artifact: its scores are the candidate's.
             production_metrics = dict(test_metrics)
         else:
-            from arxiv_classifier.metrics import evaluation_report
+            from arxiv_classifier.metrics import score_classifier
 
             previous: TextClassifier = previous_artifact.load()
-            proba = previous.predict_proba(test[COL_TEXT].tolist())
-            production_metrics = evaluation_report(
-                test[COL_LABEL].tolist(), proba, previous.labels, evaluation.top_k, evaluation.calibration_bins
-            )["overall"]
+            _proba, report = score_classifier(
+                previous, test[COL_TEXT].tolist(), test[COL_LABEL].tolist(), evaluation, train
+            )
+            production_metrics = report["overall"]
     decision = decide_promotion(
         config.metric, test_metrics, production_metrics, baseline_metrics or None, config.min_improvement
     )

@@ -10,7 +10,7 @@ from zenml import get_step_context, log_metadata, step
 from zenml.types import MarkdownString
 
 from arxiv_classifier.classifier import TextClassifier
-from arxiv_classifier.config import EvaluationConfig
+from arxiv_classifier.config import EvaluationConfig, TrainConfig
 from arxiv_classifier.constants import (
     COL_ID,
     COL_LABEL,
@@ -54,7 +54,7 @@ def model_evaluator(
     baseline_metrics: dict[str, Any],
     training_history: dict[str, Any],
     config: EvaluationConfig,
-    train_params: dict[str, Any],
+    train: TrainConfig,
     log_model_to_mlflow: bool = True,
 ) -> tuple[
     Annotated[dict[str, Any], TEST_METRICS],
@@ -62,16 +62,18 @@ def model_evaluator(
     Annotated[pd.DataFrame, SAMPLE_PREDICTIONS],
     Annotated[MarkdownString, MODEL_CARD],
 ]:
-    """Test-split evaluation of the candidate (the promotion step compares on these same rows)."""
+    """Test-split evaluation of the candidate (the promotion step compares on these same rows).
+
+    Scored `train.eval_batch_size` papers at a time; `train` also fills the model card's parameters.
+    """
     import mlflow  # heavy imports inside the step: cached runs skip them
 
-    from arxiv_classifier.metrics import evaluation_report
+    from arxiv_classifier.metrics import score_classifier
     from arxiv_classifier.serving_requirements import mlflow_pip_requirements
 
     labels = classifier.labels
     test = dataset[dataset[COL_SPLIT] == "test"]
-    proba = classifier.predict_proba(test[COL_TEXT].tolist(), batch_size=64)
-    report = evaluation_report(test[COL_LABEL].tolist(), proba, labels, config.top_k, config.calibration_bins)
+    proba, report = score_classifier(classifier, test[COL_TEXT].tolist(), test[COL_LABEL].tolist(), config, train)
     overall = report["overall"]
 
     context = get_step_context()
@@ -102,7 +104,7 @@ def model_evaluator(
         base_model=classifier.base_model,
         labels=labels,
         dataset_meta=dataset_meta,
-        train_params=train_params,
+        train_params=train.model_dump(),
         test_metrics=overall,
         baseline_metrics=baseline_metrics or None,
         per_class=report["per_class"],

@@ -8,7 +8,7 @@ import pytest
 from arxiv_classifier.constants import SPLITS
 from arxiv_classifier.data import check_no_leakage, sample_splits
 
-pytestmark = pytest.mark.data
+pytestmark = [pytest.mark.slow, pytest.mark.data]  # reads and prepares the whole 195k-paper file
 
 RAW_COLUMNS = ["id", "title", "summary", "category", "categories", "published_date"]
 # README: rows per split by date alone, before validation, label space and dedup.

@@ -1,7 +1,8 @@
 """The deployment pipeline end to end on the local stack: drift gate, real Seldon server, rollback.
 
-Runs against the quick model of the session's training run, in the isolated test store. Every
-server these tests start is deleted at the end of the module.
+Runs against the quick model of the session's training run, in the isolated test store. The module
+deploys once (`first_deployment`); tests that need a server take the one running (`serving`), so any
+test runs alone with `-k`. Every server these tests start is deleted at the end of the module.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,7 @@ from zenml.enums import ExecutionStatus
 import run
 from arxiv_classifier.constants import DRIFT_REPORT, DRIFT_SUMMARY
 from arxiv_classifier.endpoint import check_contract, health, metrics, predict
+from deployers.deployments import DEPLOYER_STEP, current_deployments
 from tests.conftest import REPO_ROOT
 
 pytestmark = [pytest.mark.slow, pytest.mark.pipeline]
@@ -55,8 +58,6 @@ def last_deploy_run() -> Any:
 
 
 def running_services(model_name: str) -> list[Any]:
-    from steps.deployment.endpoint_deployer import current_deployments
-
     return [s for s in current_deployments(Client().active_stack.model_deployer, model_name) if s.is_running]
 
 
@@ -69,9 +70,27 @@ def delete_servers_afterwards(training_run):  # type: ignore[no-untyped-def]
             deployer.delete_model_server(service.uuid, force=True)
 
 
+@dataclass
+class Deployment:
+    """The module's one same-period deployment: the gate passes and a real server starts."""
+
+    returncode: int
+    run_id: str
+
+
 @pytest.fixture(scope="module")
-def state() -> dict[str, Any]:
-    return {}
+def first_deployment(training_run, tmp_path_factory) -> Deployment:  # type: ignore[no-untyped-def]
+    config = write_config(tmp_path_factory.mktemp("deploy"), "same", drift={"current": SAME_PERIOD})
+    returncode = run.main(["--pipeline", "deploy", "--config", str(config)])
+    return Deployment(returncode=returncode, run_id=str(last_deploy_run().id))
+
+
+@pytest.fixture
+def serving(first_deployment: Deployment, training_run) -> Any:  # type: ignore[no-untyped-def]
+    """The model's one running deployment, whichever deployment of this module left it."""
+    assert first_deployment.returncode == 0, "the same-period deployment failed: see the test of it"
+    [service] = running_services(training_run.model_name)
+    return service
 
 
 def test_no_production_version_says_train_first(training_run, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
@@ -83,13 +102,14 @@ def test_no_production_version_says_train_first(training_run, tmp_path, capsys) 
 
 def test_drifted_papers_block_deployment(training_run, tmp_path) -> None:  # type: ignore[no-untyped-def]
     """Recent incoming papers (the default source) vs the 1990-2022 training papers: the gate blocks."""
+    serving_before = {s.uuid for s in running_services(training_run.model_name)}
     assert run.main(["--pipeline", "deploy", "--config", str(QUICK_DEPLOY)]) == 1
     pipeline_run = last_deploy_run()
     steps = pipeline_run.steps
     assert steps["drift_checker"].status == ExecutionStatus.COMPLETED
     assert steps["deployment_gate"].status == ExecutionStatus.FAILED
     assert "endpoint_deployer" not in steps or steps["endpoint_deployer"].status != ExecutionStatus.COMPLETED
-    assert running_services(training_run.model_name) == []
+    assert {s.uuid for s in running_services(training_run.model_name)} == serving_before
 
     version = Client().get_model_version(training_run.model_name, "production")
     drift = version.run_metadata["drift_check"]
@@ -105,17 +125,17 @@ def test_drifted_papers_block_deployment(training_run, tmp_path) -> None:  # typ
 
 def test_broken_check_blocks_deployment(training_run, tmp_path) -> None:  # type: ignore[no-untyped-def]
     config = write_config(tmp_path, "broken", drift={"current": {"source": str(tmp_path / "no-such-file.csv")}})
+    serving_before = {s.uuid for s in running_services(training_run.model_name)}
     assert run.main(["--pipeline", "deploy", "--config", str(config)]) == 1
     assert last_deploy_run().steps["deployment_gate"].status == ExecutionStatus.FAILED
     drift = Client().get_model_version(training_run.model_name, "production").run_metadata["drift_check"]
     assert drift["passed"] is False and "no-such-file.csv" in drift["error"]
-    assert running_services(training_run.model_name) == []
+    assert {s.uuid for s in running_services(training_run.model_name)} == serving_before
 
 
-def test_same_period_papers_pass_and_the_endpoint_serves(training_run, tmp_path, state, capsys) -> None:  # type: ignore[no-untyped-def]
-    config = write_config(tmp_path, "same", drift={"current": SAME_PERIOD})
-    assert run.main(["--pipeline", "deploy", "--config", str(config)]) == 0
-    pipeline_run = last_deploy_run()
+def test_same_period_papers_pass_and_the_endpoint_serves(training_run, first_deployment, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    assert first_deployment.returncode == 0
+    pipeline_run = Client().get_pipeline_run(first_deployment.run_id)
     assert pipeline_run.status == ExecutionStatus.COMPLETED
     version = Client().get_model_version(training_run.model_name, "production")
     meta = version.run_metadata
@@ -143,14 +163,11 @@ def test_same_period_papers_pass_and_the_endpoint_serves(training_run, tmp_path,
     papers_file.write_text(__import__("json").dumps([PAPER, {"title": "Prime gaps", "summary": "We bound gaps."}]))
     assert run.main(["--infer", "--json_file", str(papers_file)]) == 0
     assert len([line for line in capsys.readouterr().out.splitlines() if line.strip()]) == 3
-    state["service"] = service
 
 
-def test_zenml_cli_lists_stops_and_starts_the_deployment(training_run, state) -> None:  # type: ignore[no-untyped-def]
-    service = state.get("service")
-    if service is None:
-        pytest.skip("needs the deployment of the previous test")
-    env = dict(os.environ)
+def test_zenml_cli_lists_stops_and_starts_the_deployment(serving) -> None:  # type: ignore[no-untyped-def]
+    service = serving
+    env = {**os.environ, "COLUMNS": "250"}  # rich folds table values to fit a narrow console
 
     def zenml(*args: str) -> str:
         result = subprocess.run(
@@ -169,12 +186,14 @@ def test_zenml_cli_lists_stops_and_starts_the_deployment(training_run, state) ->
     assert health(service.base_url) is None
     zenml("start", str(service.uuid))
     assert health(service.base_url) is not None
-    assert "Seldon" in zenml("describe", str(service.uuid)) or str(service.uuid) in zenml("describe", str(service.uuid))
+    # An unknown uuid is echoed too (in a warning): look for what only a found deployment shows.
+    described = zenml("describe", str(service.uuid))
+    assert "No model with uuid" not in described and DEPLOYER_STEP in described, described
 
 
-def test_redeploy_never_leaves_users_without_a_server(training_run, tmp_path, state) -> None:  # type: ignore[no-untyped-def]
+def test_redeploy_never_leaves_users_without_a_server(training_run, tmp_path, serving) -> None:  # type: ignore[no-untyped-def]
     """A second deployment (drift gate overridden, with a reason) replaces the first with no gap."""
-    [old] = running_services(training_run.model_name)
+    old = serving
     down_at: list[datetime] = []
     stop = threading.Event()
 
@@ -201,12 +220,11 @@ def test_redeploy_never_leaves_users_without_a_server(training_run, tmp_path, st
     assert new.uuid != old.uuid and health(new.base_url) is not None
     gate = Client().get_model_version(training_run.model_name, "production").run_metadata["deployment_gate"]
     assert gate["override"] is True and gate["reason"] == reason and "drifted" in gate["overridden_failure"]
-    state["service"] = new
 
 
-def test_failed_smoke_test_rolls_back_to_the_previous_deployment(training_run, tmp_path, state) -> None:  # type: ignore[no-untyped-def]
+def test_failed_smoke_test_rolls_back_to_the_previous_deployment(training_run, tmp_path, serving) -> None:  # type: ignore[no-untyped-def]
     """A deployment that rejects the smoke test's batch (max_batch 2 < 8 papers) is removed; the old one serves."""
-    [previous] = running_services(training_run.model_name)
+    previous = serving
     config = write_config(
         tmp_path, "tiny-batch", drift={"current": SAME_PERIOD}, serving={"max_batch": 2, "smoke_papers": 8}
     )

@@ -1,19 +1,22 @@
-"""Static checks of the Dockerfile and .dockerignore (no Docker engine here: nothing is built).
+"""What the Dockerfile's two images would contain and run (no Docker engine here: nothing is built).
 
-The Dockerfile is parsed into stages and instructions; .dockerignore is evaluated with docker-py's own
-matcher (the one ZenML's image builder uses for its build context too).
+The Dockerfile is parsed into stages and instructions, and each RUN script is executed by `/bin/sh`
+with the commands it calls (pip, python, useradd, ...) replaced by recorders and nothing else on PATH,
+so the tests see the commands a build would run for given build arguments, not the text that
+spells them. `.dockerignore` is evaluated with docker-py's own matcher (the one ZenML's image builder
+uses for its build context too).
 """
 
 from __future__ import annotations
 
-import ast
+import importlib.util
 import json
 import re
 import shlex
 import shutil
 import subprocess
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pytest
 
@@ -22,7 +25,10 @@ from deployers.serving_env import REPO_ROOT, SERVING_LOCK
 DOCKERFILE = REPO_ROOT / "Dockerfile"
 DOCKERIGNORE = REPO_ROOT / ".dockerignore"
 PIPELINE_LOCK = "requirements/pipeline.lock"
+SERVING_LOCK_FILE = SERVING_LOCK.relative_to(REPO_ROOT).as_posix()
 SERVING_CLASS_FILE = "serving/arxiv_model.py"
+#: The commands the RUN scripts may call; anything else fails the simulation ("not found").
+RECORDED = ("pip", "python", "groupadd", "useradd", "chown", "rm")
 
 
 @dataclass
@@ -41,15 +47,12 @@ def parse_dockerfile(text: str) -> tuple[dict[str, str], dict[str, Stage]]:
     current = ""
     for raw in text.splitlines():
         line = raw.strip()
-        if not current and (not line or line.startswith("#")):
-            continue
-        if current and line.startswith("#"):
+        if line.startswith("#") or (not current and not line):
             continue
         if line.endswith("\\"):
             current += line[:-1] + " "
             continue
-        current += line
-        logical.append(current.strip())
+        logical.append((current + line).strip())
         current = ""
     assert not current, "the Dockerfile ends with a continuation"
     global_args: dict[str, str] = {}
@@ -78,160 +81,264 @@ def stages() -> dict[str, Stage]:
     return parse_dockerfile(DOCKERFILE.read_text())[1]
 
 
-def root_image(stages: dict[str, Stage], name: str) -> str:
-    base = stages[name].base
-    while base.lower() in stages:
-        base = stages[base.lower()].base
-    return base
-
-
 def lineage(stages: dict[str, Stage], name: str) -> list[Stage]:
+    """The stage and the stages it is built FROM, base first."""
     chain = [stages[name]]
     while chain[-1].base.lower() in stages:
         chain.append(stages[chain[-1].base.lower()])
-    return chain
+    return chain[::-1]
 
 
-def copies(stage: Stage) -> list[tuple[int, list[str], str]]:
-    """(index, sources, destination) of each COPY/ADD (flags dropped; exec form understood)."""
-    found = []
-    for i, (keyword, args) in enumerate(stage.instructions):
-        if keyword in ("COPY", "ADD"):
-            parts = json.loads(args) if args.startswith("[") else shlex.split(args)
-            parts = [p for p in parts if not p.startswith("--")]
-            found.append((i, parts[:-1], parts[-1]))
-    return found
+def instructions(stages: dict[str, Stage], target: str) -> list[tuple[str, str]]:
+    """Every instruction that builds `target`, in build order (its base stages' first)."""
+    return [ins for stage in lineage(stages, target) for ins in stage.instructions]
 
 
-def pip_installs(stage: Stage) -> list[tuple[int, str]]:
-    return [(i, args) for i, args in stage.all("RUN") if re.search(r"\bpip install\b", args)]
+def copy_parts(args: str) -> tuple[list[str], str]:
+    """(sources, destination) of a COPY/ADD (flags dropped; exec form understood)."""
+    parts = json.loads(args) if args.startswith("[") else shlex.split(args)
+    parts = [p for p in parts if not p.startswith("--")]
+    return parts[:-1], parts[-1]
 
 
-def exec_form(args: str) -> list[str]:
-    assert args.startswith("["), f"use the exec form (JSON array) so signals reach the server: {args}"
-    parsed = json.loads(args)
-    assert isinstance(parsed, list)
-    return [str(p) for p in parsed]
-
-
-def test_two_targets_on_python_3_11_slim(stages: dict[str, Stage]) -> None:
-    assert {"pipeline", "serving"} <= set(stages)
-    for target in ("pipeline", "serving"):
-        assert re.fullmatch(r"python:3\.11(\.\d+)?-slim(-\w+)?(@sha256:[0-9a-f]{64})?", root_image(stages, target))
-
-
-def test_pipeline_installs_the_lock_before_copying_the_source(stages: dict[str, Stage]) -> None:
-    pipeline = stages["pipeline"]
-    copied = copies(pipeline)
-    lock_copy = [(i, dest) for i, sources, dest in copied if sources == [PIPELINE_LOCK]]
-    assert lock_copy, "the pipeline target must COPY requirements/pipeline.lock on its own"
-    lock_index, lock_dest = lock_copy[0]
-    installs = [(i, a) for i, a in pip_installs(pipeline) if re.search(rf"-r\s+{re.escape(lock_dest)}(\s|$)", a)]
-    assert installs, "no `pip install -r requirements/pipeline.lock`"
-    install_index = installs[0][0]
-    source_copy = [i for i, sources, _ in copied if "." in sources or "./" in sources]
-    assert source_copy, "the pipeline target must copy the project source (COPY . .)"
-    assert lock_index < install_index < source_copy[0], "the lock must be installed before the source is copied"
-
-
-def test_pipeline_torch_variant_is_a_build_arg(stages: dict[str, Stage]) -> None:
-    pipeline = stages["pipeline"]
-    args = dict(a.partition("=")[::2] for _, a in pipeline.all("ARG"))
-    assert args.get("TORCH_VARIANT") == "cpu"
-    (install,) = [a for _, a in pip_installs(pipeline) if PIPELINE_LOCK in a]
-    assert "https://download.pytorch.org/whl/${TORCH_VARIANT}" in install
-    assert "--extra-index-url" in install
-
-
-def test_serving_installs_the_local_deployers_lock_and_copies_only_the_serving_class(stages: dict[str, Stage]) -> None:
-    serving = stages["serving"]
-    lock = SERVING_LOCK.relative_to(REPO_ROOT).as_posix()
-    assert lock == "serving/requirements.lock"
-    copied = copies(serving)
-    sources = sorted(s for _, srcs, _ in copied for s in srcs)
-    assert sources == sorted([lock, SERVING_CLASS_FILE]), f"the serving image copies only these, got {sources}"
-    (lock_index, lock_dest) = next((i, dest) for i, srcs, dest in copied if srcs == [lock])
-    installs = [(i, a) for i, a in pip_installs(serving) if re.search(rf"-r\s+{re.escape(lock_dest)}(\s|$)", a)]
-    assert installs, f"no `pip install -r {lock_dest}`"
-    class_index = next(i for i, srcs, _ in copied if srcs == [SERVING_CLASS_FILE])
-    assert lock_index < installs[0][0] < class_index
-    assert "--extra-index-url https://download.pytorch.org/whl/cpu" in installs[0][1]
-    # Nothing of the pipeline environment sneaks into the serving lineage.
-    for stage in lineage(stages, "serving"):
-        for _, args in pip_installs(stage):
-            assert PIPELINE_LOCK not in args and "zenml" not in args
-
-
-def test_every_pip_install_compiles_bytecode(stages: dict[str, Stage]) -> None:
-    installs = [a for s in stages.values() for _, a in pip_installs(s)]
-    assert installs
-    for args in installs:
-        assert "--compile" in args and "--no-compile" not in args, args
-    for target in ("pipeline", "serving"):
-        assert any("compileall" in a for _, a in stages[target].all("RUN")), f"{target}: source not compiled"
-
-
-def test_serving_entrypoint_runs_the_seldon_microservice(stages: dict[str, Stage]) -> None:
-    serving = stages["serving"]
-    command = [*exec_form(serving.all("ENTRYPOINT")[-1][1])] if serving.all("ENTRYPOINT") else []
-    if serving.all("CMD"):
-        command += exec_form(serving.all("CMD")[-1][1])
-    assert command[:2] == ["seldon-core-microservice", "arxiv_model.ArxivClassifier"]
-    flags = dict(zip(command[2::2], command[3::2], strict=False))
-    assert flags["--service-type"] == "MODEL"
-    assert flags["--grpc-workers"] == "0"
-    # Parameters come from the SeldonDeployment (PREDICTIVE_UNIT_PARAMETERS), not baked into the image.
-    assert "--parameters" not in command
-    # The class exists in the copied module and is the one the local deployer serves.
-    module = ast.parse((REPO_ROOT / SERVING_CLASS_FILE).read_text())
-    assert any(isinstance(n, ast.ClassDef) and n.name == "ArxivClassifier" for n in module.body)
-    local = ast.parse((REPO_ROOT / "deployers/local_seldon/service.py").read_text())
-    consts = {
-        t.id: n.value.value
-        for n in local.body
-        if isinstance(n, ast.Assign) and isinstance(n.value, ast.Constant)
-        for t in n.targets
-        if isinstance(t, ast.Name)
-    }
-    assert consts["SERVING_CLASS"] == command[1]
-
-
-def _env(stage: Stage) -> dict[str, str]:
+def env_of(args: str) -> dict[str, str]:
     env: dict[str, str] = {}
-    for _, args in stage.all("ENV"):
-        for token in shlex.split(args):
-            key, sep, value = token.partition("=")
-            assert sep, f"use ENV KEY=VALUE: {args}"
-            env[key] = value
+    for token in shlex.split(args):
+        key, sep, value = token.partition("=")
+        assert sep, f"use ENV KEY=VALUE: {args}"
+        env[key] = value
     return env
 
 
-def test_serving_environment_ports_and_user(stages: dict[str, Stage]) -> None:
-    serving = stages["serving"]
-    env = _env(serving)
-    assert env["MODEL_DIR"] == "/mnt/models"
-    assert env["PERSISTENCE"] == "0"
-    assert env["PREDICTIVE_UNIT_HTTP_SERVICE_PORT"] == "9000"
-    assert env["PREDICTIVE_UNIT_METRICS_SERVICE_PORT"] == "6000"
-    exposed = {p for _, a in serving.all("EXPOSE") for p in a.split()}
-    assert {"9000", "6000"} <= exposed
-    users = serving.all("USER")
-    assert users, "the serving image must not run as root"
-    user = users[-1][1].split(":")[0]
-    assert user.isdigit() and user != "0", "a numeric non-root USER lets Kubernetes verify runAsNonRoot"
-    from deployers.seldon_gke import SERVING_UID
+@dataclass
+class Layer:
+    """One instruction of a target, with the state a build would have reached when it runs."""
 
-    assert int(user) == SERVING_UID
+    keyword: str
+    args: str
+    workdir: str
+    env: dict[str, str]
+    commands: list[list[str]] = field(default_factory=list)  # what a RUN invoked, argv each
 
 
-def test_a_non_root_user_exists_for_the_pipeline_image(stages: dict[str, Stage]) -> None:
-    """The pipeline image ends as root for ZenML's build on top; DockerSettings(user="app") switches."""
-    runs = [a for s in lineage(stages, "pipeline") for _, a in s.all("RUN")]
-    assert any(re.search(r"useradd\b.*--uid 1000\b.*\bapp\b", a) for a in runs)
-    assert all(a.split(":")[0] in ("root", "0") for _, a in stages["pipeline"].all("USER"))
+def simulate_run(script: str, env: dict[str, str], tmp: Path) -> list[list[str]]:
+    """The commands `script` invokes under /bin/sh, each as argv; only the RECORDED ones may be called."""
+    record = "_rec() { for a in \"$@\"; do printf '%s\\037' \"$a\"; done; printf '\\036'; }\n"
+    stubs = "".join(f'{name}() {{ _rec {name} "$@"; }}\n' for name in RECORDED)
+    empty = tmp / "empty-path"
+    empty.mkdir(exist_ok=True)
+    result = subprocess.run(
+        ["/bin/sh", "-c", record + stubs + script],
+        env={**env, "PATH": str(empty)},
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp,
+    )
+    assert result.returncode == 0, f"RUN {script!r} failed under /bin/sh: {result.stderr}"
+    return [record_.split("\x1f")[:-1] for record_ in result.stdout.split("\x1e")[:-1]]
 
 
-# --- .dockerignore ----------------------------------------------------------------------------------------
+def build(stages: dict[str, Stage], target: str, tmp: Path, build_args: dict[str, str] | None = None) -> list[Layer]:
+    """Walk `target`'s instructions as a build would: ARG defaults and overrides, ENV, WORKDIR, RUN."""
+    env: dict[str, str] = {"PATH": "/usr/local/bin:/usr/bin:/bin"}
+    workdir = "/"
+    layers: list[Layer] = []
+    for keyword, args in instructions(stages, target):
+        if keyword == "ARG":
+            key, _, default = args.partition("=")
+            env[key] = (build_args or {}).get(key, default)
+        elif keyword == "ENV":
+            env.update({k: v.replace("$PATH", env.get("PATH", "")) for k, v in env_of(args).items()})
+        elif keyword == "WORKDIR":
+            workdir = str(PurePosixPath(workdir) / args)
+        layer = Layer(keyword, args, workdir, dict(env))
+        if keyword == "RUN":
+            layer.commands = simulate_run(args, env, tmp)
+        layers.append(layer)
+    return layers
+
+
+def image_path(layer: Layer, path: str) -> str:
+    return str(PurePosixPath(layer.workdir) / path)
+
+
+def pip_installs(layers: list[Layer]) -> list[tuple[int, list[str]]]:
+    return [(i, argv) for i, layer in enumerate(layers) for argv in layer.commands if argv[:2] == ["pip", "install"]]
+
+
+def requirement_files(argv: list[str]) -> list[str]:
+    return [argv[i + 1] for i, a in enumerate(argv[:-1]) if a in ("-r", "--requirement")]
+
+
+def installed_lock(layers: list[Layer], lock: str) -> tuple[int, list[str]]:
+    """(layer index, pip argv) of the `pip install -r` that installs the repo file `lock`, as copied into the image."""
+    copied = {
+        image_path(layer, dest): (i, sources)
+        for i, layer in enumerate(layers)
+        if layer.keyword == "COPY"
+        for sources, dest in [copy_parts(layer.args)]
+    }
+    for i, argv in pip_installs(layers):
+        for requirement in requirement_files(argv):
+            where = copied.get(image_path(layers[i], requirement))
+            if where is not None and where[1] == [lock] and where[0] < i:
+                return i, argv
+    raise AssertionError(f"no `pip install -r` of {lock} copied in beforehand")
+
+
+@pytest.mark.parametrize("target", ["pipeline", "serving"])
+def test_targets_run_python_3_11_slim(stages: dict[str, Stage], target: str) -> None:
+    """Python 3.11: seldon-core 1.18.2 is the last release for it, and the two environments must match."""
+    root = lineage(stages, target)[0].base
+    assert re.fullmatch(r"python:3\.11(\.\d+)?-slim(-\w+)?(@sha256:[0-9a-f]{64})?", root), root
+
+
+@pytest.mark.parametrize(("target", "lock"), [("pipeline", PIPELINE_LOCK), ("serving", SERVING_LOCK_FILE)])
+def test_each_target_installs_its_lock_before_any_source_is_copied(
+    stages: dict[str, Stage], tmp_path: Path, target: str, lock: str
+) -> None:
+    """Editing code must not invalidate the dependency layer: only the lock is copied before its install."""
+    layers = build(stages, target, tmp_path)
+    install_at, _argv = installed_lock(layers, lock)
+    before = [s for layer in layers[:install_at] if layer.keyword == "COPY" for s in copy_parts(layer.args)[0]]
+    assert before == [lock], f"copied before the dependencies are installed: {before}"
+    after = [s for layer in layers[install_at:] if layer.keyword == "COPY" for s in copy_parts(layer.args)[0]]
+    assert after, f"{target} copies no source after installing {lock}"
+
+
+@pytest.mark.parametrize(
+    ("variant", "index"),
+    [
+        (None, "https://download.pytorch.org/whl/cpu"),  # the default
+        ("cu126", "https://download.pytorch.org/whl/cu126"),
+        ("pypi", None),
+    ],
+)
+def test_torch_variant_build_arg_picks_the_torch_index(
+    stages: dict[str, Stage], tmp_path: Path, variant: str | None, index: str | None
+) -> None:
+    """README: `--build-arg TORCH_VARIANT=cu126` builds the GPU image; `pypi` takes PyPI's default wheel."""
+    layers = build(stages, "pipeline", tmp_path, {"TORCH_VARIANT": variant} if variant else None)
+    _at, argv = installed_lock(layers, PIPELINE_LOCK)
+    extra = [argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--extra-index-url"]
+    assert extra == ([index] if index else []), argv
+    assert "--index-url" not in argv, "PyPI stays the main index (the lock's other packages come from there)"
+
+
+def test_the_serving_image_holds_only_the_serving_class_and_its_lock(stages: dict[str, Stage], tmp_path: Path) -> None:
+    layers = build(stages, "serving", tmp_path)
+    copied = sorted(s for layer in layers if layer.keyword in ("COPY", "ADD") for s in copy_parts(layer.args)[0])
+    assert copied == sorted([SERVING_LOCK_FILE, SERVING_CLASS_FILE]), copied
+    _at, argv = installed_lock(layers, SERVING_LOCK_FILE)
+    assert "https://download.pytorch.org/whl/cpu" in argv, "the serving image takes torch's CPU wheel"
+    # Nothing of the pipeline environment is installed on the way.
+    for _i, argv in pip_installs(layers):
+        assert PIPELINE_LOCK not in " ".join(argv) and not any(a.startswith("zenml") for a in argv), argv
+
+
+@pytest.mark.parametrize("target", ["pipeline", "serving"])
+def test_bytecode_is_compiled_at_build_time(stages: dict[str, Stage], tmp_path: Path, target: str) -> None:
+    """Without bytecode each process spends 20+ s compiling imports (PYTHONDONTWRITEBYTECODE deployments)."""
+    layers = build(stages, target, tmp_path)
+    installs = pip_installs(layers)
+    assert installs
+    for i, argv in installs:
+        assert "--no-compile" not in argv and layers[i].env.get("PIP_NO_COMPILE", "") in ("", "0"), argv
+    compiled = [
+        argv[-1].rstrip("/") for layer in layers for argv in layer.commands if argv[1:3] == ["-m", "compileall"]
+    ]
+    for layer in layers:
+        sources, dest = copy_parts(layer.args) if layer.keyword == "COPY" else ([], "")
+        if sources and not all(s.endswith(".lock") for s in sources):
+            where = image_path(layer, dest)
+            assert any(where == c or where.startswith(c + "/") for c in compiled), f"{target}: {where} not compiled"
+
+
+def test_the_serving_entrypoint_imports_the_class_every_deployer_serves(
+    stages: dict[str, Stage], tmp_path: Path
+) -> None:
+    from deployers.serving_class import SERVING_CLASS
+
+    layers = build(stages, "serving", tmp_path)
+    entrypoint = [json.loads(layer.args) for layer in layers if layer.keyword == "ENTRYPOINT"]
+    assert entrypoint and all(isinstance(p, str) for p in entrypoint[-1]), "use the exec form so signals reach it"
+    command = entrypoint[-1]
+    cmd = [json.loads(layer.args) for layer in layers if layer.keyword == "CMD"]
+    command += cmd[-1] if cmd else []
+    assert command[:2] == ["seldon-core-microservice", SERVING_CLASS]
+    flags = dict(zip(command[2::2], command[3::2], strict=False))
+    assert flags["--service-type"] == "MODEL" and flags["--grpc-workers"] == "0"
+    # Parameters come from each deployment (PREDICTIVE_UNIT_PARAMETERS), not baked into the image.
+    assert "--parameters" not in command
+
+    # The module resolves, on the image's PYTHONPATH, to a file copied from the repo, which defines the class.
+    module, _, class_name = SERVING_CLASS.rpartition(".")
+    final = layers[-1]
+    copied = {
+        image_path(layer, copy_parts(layer.args)[1]): copy_parts(layer.args)[0][0]
+        for layer in layers
+        if layer.keyword == "COPY"
+    }
+    search = [d for d in final.env.get("PYTHONPATH", "").split(":") if d]
+    found = [copied[f"{d}/{module}.py"] for d in search if f"{d}/{module}.py" in copied]
+    assert found, f"{module}.py is not copied into a PYTHONPATH directory ({search})"
+    source = found[0]
+    spec = importlib.util.spec_from_file_location(module, REPO_ROOT / source)
+    assert spec is not None and spec.loader is not None
+    loaded = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(loaded)
+    assert isinstance(getattr(loaded, class_name, None), type)
+
+
+def test_the_serving_image_matches_the_pod_the_gke_deployer_declares(stages: dict[str, Stage], tmp_path: Path) -> None:
+    """runAsNonRoot needs a numeric non-root USER; the pod's ports and model mount are the image's."""
+    from deployers.seldon_gke.spec import HTTP_PORT, METRICS_PORT, MODEL_MOUNT, SERVING_UID
+
+    layers = build(stages, "serving", tmp_path)
+    users = [layer.args.split(":")[0] for layer in layers if layer.keyword == "USER"]
+    assert users and users[-1].isdigit() and int(users[-1]) == SERVING_UID != 0, users
+    env = layers[-1].env
+    assert env["MODEL_DIR"] == MODEL_MOUNT
+    assert (env["PREDICTIVE_UNIT_HTTP_SERVICE_PORT"], env["PREDICTIVE_UNIT_METRICS_SERVICE_PORT"]) == (
+        str(HTTP_PORT),
+        str(METRICS_PORT),
+    )
+    exposed = {p for layer in layers if layer.keyword == "EXPOSE" for p in layer.args.split()}
+    assert {str(HTTP_PORT), str(METRICS_PORT)} <= exposed
+    # The numeric user exists in the image, so files it creates have an owner and a home.
+    created = [argv for layer in layers for argv in layer.commands if argv[0] == "useradd"]
+    assert any("--uid" in a and a[a.index("--uid") + 1] == str(SERVING_UID) for a in created), created
+
+
+def test_the_pipeline_image_has_the_app_user_but_builds_as_root(stages: dict[str, Stage], tmp_path: Path) -> None:
+    """ZenML builds its step image on top as root, then switches to DockerSettings(user="app")."""
+    layers = build(stages, "pipeline", tmp_path)
+    created = [argv for layer in layers for argv in layer.commands if argv[0] == "useradd"]
+    assert any(a[-1] == "app" and a[a.index("--uid") + 1] == "1000" for a in created if "--uid" in a), created
+    assert all(layer.args.split(":")[0] in ("root", "0") for layer in layers if layer.keyword == "USER")
+    # The copied source belongs to that user, so a step can write next to it.
+    assert any(argv[:3] == ["chown", "-R", "app:app"] for layer in layers for argv in layer.commands)
+
+
+# --- the build context ------------------------------------------------------------------------------------
+
+
+def _dockerignore_patterns() -> list[str]:
+    lines = (line.strip() for line in DOCKERIGNORE.read_text().splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def test_every_copied_file_exists_and_is_in_the_build_context(stages: dict[str, Stage]) -> None:
+    from docker.utils.build import PatternMatcher
+
+    ignored = PatternMatcher(_dockerignore_patterns())
+    sources = {s for stage in stages.values() for _, a in stage.all("COPY") for s in copy_parts(a)[0]} - {".", "./"}
+    assert sources
+    for source in sorted(sources):
+        assert (REPO_ROOT / source).exists(), f"COPY {source}: no such file in the repository"
+        assert not ignored.matches(source), f"COPY {source}: excluded from the build context by .dockerignore"
+
 
 EXCLUDED = [
     ".venv/bin/python",
@@ -279,16 +386,13 @@ def _repo_files() -> list[str]:
 def test_dockerignore_keeps_data_envs_and_runs_out_and_the_source_in(tmp_path: Path) -> None:
     from docker.utils.build import exclude_paths
 
-    patterns = [
-        line.strip() for line in DOCKERIGNORE.read_text().splitlines() if line.strip() and not line.startswith("#")
-    ]
     source = _repo_files()
-    needed = [PIPELINE_LOCK, "serving/requirements.lock", SERVING_CLASS_FILE, "steps/data/data_loader.py", "run.py"]
+    needed = [PIPELINE_LOCK, SERVING_LOCK_FILE, SERVING_CLASS_FILE, "steps/data/data_loader.py", "run.py"]
     for rel in {*source, *needed, *EXCLUDED}:
         path = tmp_path / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch()
-    context = exclude_paths(str(tmp_path), patterns)
+    context = exclude_paths(str(tmp_path), _dockerignore_patterns())
     leaked = [p for p in EXCLUDED if p in context]
     assert not leaked, f".dockerignore lets these into the build context: {leaked}"
     missing = [p for p in {*source, *needed} if p not in context and not p.startswith(NOT_IN_IMAGES)]

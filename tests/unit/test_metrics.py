@@ -1,12 +1,15 @@
-"""Metric functions on hand-computable examples."""
+"""Metric functions on hand-computable examples; scoring a real classifier in configured batches."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
 
+from arxiv_classifier.config import EvaluationConfig, TrainConfig
 from arxiv_classifier.metrics import (
     confusion,
     encode_labels,
@@ -14,6 +17,7 @@ from arxiv_classifier.metrics import (
     expected_calibration_error,
     overall_metrics,
     per_class_metrics,
+    score_classifier,
     top_k_accuracy,
 )
 
@@ -102,3 +106,27 @@ def test_unknown_true_label_is_counted_wrong() -> None:
     assert report["labels"] == ["a", "b"]
     assert report["per_class"]["a"]["support"] == 1
     assert report["confusion_matrix"] == [[1, 0], [0, 1]]
+
+
+@pytest.mark.parametrize(("eval_batch_size", "batches"), [(4, [4, 4, 2]), (512, [10])])
+def test_score_classifier_runs_train_eval_batch_size_papers_at_a_time(
+    minilm: Callable[..., Any], eval_batch_size: int, batches: list[int]
+) -> None:
+    """The evaluator and the promoter score through this: the model sees batches of the configured size."""
+    classifier = minilm(["vision", "language"])
+    seen: list[int] = []
+    classifier.model.register_forward_pre_hook(
+        lambda _module, _args, kwargs: seen.append(len(kwargs["input_ids"])), with_kwargs=True
+    )
+    texts = [f"paper {i}: image segmentation with convolutional networks" for i in range(10)]
+    truth = ["vision"] * 5 + ["language"] * 5
+    train = TrainConfig.model_validate({"eval_batch_size": eval_batch_size})
+
+    proba, report = score_classifier(
+        classifier, texts, truth, EvaluationConfig.model_validate({"top_k": 1, "calibration_bins": 2}), train
+    )
+
+    assert seen == batches
+    assert proba.shape == (10, 2) and np.allclose(proba.sum(axis=1), 1.0, atol=1e-5)
+    assert report["labels"] == ["vision", "language"] and report["overall"]["n"] == 10.0
+    assert report["overall"]["accuracy"] == pytest.approx(float(np.mean(proba.argmax(axis=1) == [0] * 5 + [1] * 5)))
