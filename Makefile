@@ -8,7 +8,7 @@ export ZENML_ANALYTICS_OPT_IN ?= false
 
 SERVING_VENV ?= .venv-serving
 
-.PHONY: install serving-env train train-quick deploy test lint format dashboard mlflow-ui benchmark clean
+.PHONY: install serving-env train train-quick deploy monitor test lint format dashboard mlflow-ui benchmark clean
 
 $(STAMP): requirements/pipeline.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,9 @@ train-quick: $(STAMP)      ## the 2-3 minute configuration
 
 deploy: $(STAMP)           ## drift gate, then serve the production model version locally
 	$(PY) run.py --pipeline deploy
+
+monitor: $(STAMP)          ## monitor the production version; on drift/decay retrain (recent window), deploy via the gate
+	$(PY) run.py --pipeline monitor
 
 test: serving-env          ## every test layer (slow ones included), as CI runs them
 	$(SERVING_VENV)/bin/python -m pytest serving/tests

@@ -8,6 +8,7 @@ Examples:
     python run.py --pipeline train --set train.epochs=2 --set data.sample.max_train=8000   # any config field
     python run.py --list-datasets                           # versions of the prepared dataset
     python run.py --pipeline train --dataset-version 3      # retrain on an earlier data version
+    python run.py --pipeline train --config configs/train_recent.yaml --as-of 2025-01-01   # recent window
     python run.py --setup-stack local                       # register the local stack (idempotent)
     python run.py --dashboard                               # ZenML dashboard on http://127.0.0.1:8237
     python run.py --mlflow-ui                               # MLflow UI on these runs
@@ -17,6 +18,8 @@ Examples:
     python run.py --infer --title "..." --summary "..."     # ask the deployed endpoint
     python run.py --infer --json-file papers.json           # a batch: [{"title": ..., "summary": ...}, ...]
     python run.py --pipeline batch-inference                # score incoming papers into outputs/predictions
+    python run.py --pipeline monitor                        # drift + decay; on drifted/decayed retrain, deploy
+    python run.py --pipeline monitor --no-trigger           # report only
     python run.py --setup-stack gcp                         # register the gcp stack (ARXIV_GCP_* variables)
     python run.py --doctor                                  # what the active stack lacks, before submitting
 """
@@ -35,10 +38,12 @@ DEFAULT_CONFIGS = {
     "train": REPO_ROOT / "configs" / "train.yaml",
     "deploy": REPO_ROOT / "configs" / "deploy.yaml",
     "batch-inference": REPO_ROOT / "configs" / "batch_inference.yaml",
+    "monitor": REPO_ROOT / "configs" / "monitor.yaml",
 }
 #: Options of the training pipeline only (argparse destinations).
 TRAIN_ONLY = (
     "dataset_version",
+    "as_of",
     "model",
     "max_train",
     "max_test",
@@ -87,6 +92,20 @@ def _positive_float(text: str) -> float:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
     return value
+
+
+def _iso_day(text: str) -> str:
+    import re
+    from datetime import date
+
+    try:
+        # fromisoformat alone also takes 20250101 and week dates; a cut-off day is written one way only.
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            raise ValueError
+        date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, got {text!r}") from None
+    return text
 
 
 def _assignment(text: str) -> tuple[str, Any]:
@@ -140,7 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = parser.add_argument_group("pipeline options")
     run.add_argument(
-        "--config", type=Path, help="YAML run config (default: configs/train.yaml, deploy.yaml, batch_inference.yaml)."
+        "--config",
+        type=Path,
+        help="YAML run config (default: configs/train.yaml, deploy.yaml, batch_inference.yaml, monitor.yaml).",
     )
     run.add_argument(
         "--set",
@@ -155,6 +176,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--no-cache", action="store_true", help="Re-run every step instead of reusing cached outputs.")
     run.add_argument(
+        "--no-trigger",
+        action="store_true",
+        help="With --pipeline monitor: report the verdict only; do not retrain or deploy on drifted/decayed.",
+    )
+    run.add_argument(
         "--dataset-version",
         metavar="VERSION",
         help="Re-train on this earlier version of the prepared dataset (see --list-datasets).",
@@ -164,6 +190,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="URI",
         help="Override data.source: local CSV/CSV.gz/parquet "
         "path, gs://..., hf://owner/name[@split] or kaggle://owner/dataset[/file].",
+    )
+    run.add_argument(
+        "--as-of",
+        type=_iso_day,
+        metavar="YYYY-MM-DD",
+        help="Override data.as_of: with a window split (configs/train_recent.yaml) every split lies before this "
+        "day (default: the day after the newest labelled paper).",
     )
     run.add_argument("--model", metavar="ID", help="Override train.model (e.g. distilbert-base-uncased).")
     run.add_argument("--max-train", type=_positive_int, metavar="N", help="Override data.sample.max_train.")
@@ -201,6 +234,7 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """Map the named command-line shortcuts onto dotted config keys (None: not given)."""
     return {
         "data.source": args.data_source,
+        "data.as_of": args.as_of,
         "train.model": args.model,
         "data.sample.max_train": args.max_train,
         "data.sample.max_test": args.max_test,
@@ -219,12 +253,18 @@ def load_run_config(args: argparse.Namespace, pipeline: str) -> Any:
     from arxiv_classifier.config import (
         BatchInferenceConfig,
         DeployRunConfig,
+        MonitorRunConfig,
         RunConfig,
         load_config,
         resolve_sources,
     )
 
-    schemas: dict[str, Any] = {"train": RunConfig, "deploy": DeployRunConfig, "batch-inference": BatchInferenceConfig}
+    schemas: dict[str, Any] = {
+        "train": RunConfig,
+        "deploy": DeployRunConfig,
+        "batch-inference": BatchInferenceConfig,
+        "monitor": MonitorRunConfig,
+    }
     schema = schemas[pipeline]
     path = args.config or DEFAULT_CONFIGS[pipeline]
     return resolve_sources(load_config(path, overrides_from_args(args), schema, args.set))
@@ -325,6 +365,22 @@ def run_batch_inference(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_monitor(args: argparse.Namespace) -> int:
+    """Monitor the production version; on drifted/decayed retrain and deploy (pipelines/loop.py)."""
+    config = load_run_config(args, "monitor")
+    from pipelines.inputs import require_model_version
+    from pipelines.loop import ScheduleRefused, monitor_and_act
+
+    _require(require_model_version, config.model_name, config.stage)
+    try:
+        outcome = monitor_and_act(config, trigger=not args.no_trigger, config_path=args.config)
+    except ScheduleRefused as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(outcome.summary())
+    return 0 if outcome.ok else 1
+
+
 def running_endpoint(model_name: str) -> str:
     """Base URL of the model's running deployment (newest first)."""
     from deployers import deployments
@@ -378,13 +434,16 @@ def _check_options(parser: argparse.ArgumentParser, args: argparse.Namespace) ->
     """Refuse options that do not apply to the chosen action (argparse exits 2 with the message)."""
     if not any(getattr(args, name) for name in ACTIONS):
         parser.error(
-            "say what to do: --pipeline {train,deploy,batch-inference}, --infer, --endpoint, --setup-stack NAME, "
+            "say what to do: --pipeline {train,deploy,batch-inference,monitor}, --infer, --endpoint, "
+            "--setup-stack NAME, "
             "--dashboard, --stop-dashboard, --mlflow-ui, --list-datasets or --doctor"
         )
 
     def given(*names: str) -> list[str]:
         return [f"--{n.replace('_', '-')}" for n in names if getattr(args, n) not in (None, False, [])]
 
+    if args.no_trigger and args.pipeline != "monitor":
+        parser.error("--no-trigger only applies with --pipeline monitor")
     if args.gcp_settings is not None and args.setup_stack != "gcp":
         parser.error("--gcp-settings only applies with --setup-stack gcp")
     if not args.infer and given("title", "summary", "json_file", "url"):
@@ -418,6 +477,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_deployment(args)
         if args.pipeline == "batch-inference":
             return run_batch_inference(args)
+        if args.pipeline == "monitor":
+            return run_monitor(args)
         if args.doctor:
             return run_doctor(args)
         if args.infer:

@@ -20,6 +20,8 @@ CONFUSION_MATRIX = "confusion_matrix"
 SAMPLE_PREDICTIONS = "sample_predictions"
 MODEL_CARD = "model_card"
 PROMOTION_DECISION = "promotion_decision"
+PROMOTION_REPORT = "promotion_report"
+TEST_PREDICTIONS = "test_predictions"
 
 #: Columns of a prepared dataset.
 COL_ID = "id"
@@ -28,6 +30,9 @@ COL_LABEL = "label"
 COL_SPLIT = "split"
 COL_DATE = "date"
 COL_TITLE = "title"
+#: Optional column: the abstract was cut by its source (the arXiv feed's 1,000 characters); set when the
+#: source's provenance sidecar says so, else derived from the text when slicing.
+COL_TRUNCATED = "abstract_truncated"
 SPLITS = ("train", "validation", "test")
 
 #: Label used for rows outside the top-N label space when the rule is 'other'.
@@ -42,3 +47,11 @@ GATE_DECISION = "gate_decision"
 DEPLOYMENT = "deployment"
 SMOKE_TEST = "smoke_test"
 BATCH_PREDICTIONS = "batch_predictions"
+
+#: Artifact names (outputs of the monitoring pipeline) and its pipeline name (its runs hold the history).
+MONITORED_PAPERS = "monitored_papers"
+MONITORING_WINDOW = "monitoring_window"
+DECAY = "decay"
+MONITORING_VERDICT = "monitoring_verdict"
+MONITORING_REPORT = "monitoring_report"
+MONITORING_PIPELINE = "monitoring_pipeline"

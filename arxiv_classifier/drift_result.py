@@ -64,6 +64,12 @@ def _fmt(value: float | None, digits: int = 3) -> str:
     return f"{value:.{digits}f}"
 
 
+def _pct(value: float | None) -> str:
+    if value is None or not math.isfinite(value):
+        return "n/a"
+    return f"{value:.1%}"
+
+
 @dataclass
 class DriftCheck:
     """One drift test: a feature (or the embeddings), its statistic, score and threshold."""
@@ -96,10 +102,12 @@ class DriftResult:
     current_rows: int
     error: str | None = None
     override_reason: str | None = None
-    #: feature -> {"reference": mean, "current": mean}
+    #: feature -> {"reference": mean, "current": mean}; `truncated` is the share of texts that fill the window
     column_means: dict[str, dict[str, float]] = field(default_factory=dict)
     #: predicted label -> {"reference": share, "current": share} (the most frequent labels)
     label_shares: dict[str, dict[str, float]] = field(default_factory=dict)
+    #: the most tokens the model reads per text (its max_length less [CLS] and [SEP])
+    token_window: int | None = None
 
     @property
     def status(self) -> GateStatus:
@@ -152,6 +160,7 @@ class DriftResult:
             "checks": [c.as_dict() for c in self.checks],
             "column_means": {k: {s: _json_float(v) for s, v in d.items()} for k, d in self.column_means.items()},
             "label_shares": {k: {s: _json_float(v) for s, v in d.items()} for k, d in self.label_shares.items()},
+            "token_window": self.token_window,
         }
 
     def summary_html(self) -> str:
@@ -179,6 +188,11 @@ class DriftResult:
             f"<p>{esc(self.verdict())}</p>",
             f"<p>Reference rows: <b>{self.reference_rows}</b> &middot; current rows: <b>{self.current_rows}</b></p>",
         ]
+        if self.token_window is not None:
+            parts.append(
+                f"<p>The model reads at most <b>{self.token_window}</b> tokens of each text: lengths are "
+                "counted in those tokens; the token_count score is a share of that window.</p>"
+            )
         if self.checks:
             rows = [
                 [
@@ -195,8 +209,14 @@ class DriftResult:
         if self.column_means:
             rows = []
             for name, d in self.column_means.items():
-                digits = 4 if name == "unk_rate" else 1
-                rows.append([esc(name), _fmt(d.get("reference"), digits), _fmt(d.get("current"), digits)])
+                ref, cur = d.get("reference"), d.get("current")
+                if name == "truncated":
+                    cells = [_pct(ref), _pct(cur)]
+                    name = "truncated (share filling the window)"
+                else:
+                    digits = 4 if name == "unk_rate" else 1
+                    cells = [_fmt(ref, digits), _fmt(cur, digits)]
+                rows.append([esc(name), *cells])
             parts += [heading("Feature means"), render(["feature", "reference", "current"], rows)]
         if self.label_shares:
             rows = [

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import uuid
 from typing import Any
 
 from arxiv_classifier import localhost
@@ -17,6 +18,8 @@ from arxiv_classifier import localhost
 PREDICT_PATH = "/api/v1.0/predictions"
 HEALTH_PATH = "/health/status"
 METRICS_PATH = "/metrics"
+#: Request-id prefix of the smoke test's requests (`meta.puid`); the monitor drops them from the request log.
+SMOKE_REQUEST_PREFIX = "smoke-"
 
 
 class EndpointError(RuntimeError):
@@ -42,10 +45,18 @@ def error_message(payload: Any) -> str:
     return str(payload or "")[:500]
 
 
-def predict(url: str, papers: list[dict[str, str]], timeout: float = 30) -> dict[str, Any]:
-    """Post `papers` ({"title", "summary"} dicts) and return the answer; EndpointError on 4xx/5xx."""
+def predict(
+    url: str, papers: list[dict[str, str]], timeout: float = 30, request_id: str | None = None
+) -> dict[str, Any]:
+    """Post `papers` ({"title", "summary"} dicts) and return the answer; EndpointError on 4xx/5xx.
+
+    `request_id` is sent as `meta.puid`, which the server logs as the request's id (a new one if None).
+    """
     target = url.rstrip("/") + PREDICT_PATH
-    status, payload = _call(target, json.dumps({"jsonData": papers}).encode(), timeout)
+    body: dict[str, Any] = {"jsonData": papers}
+    if request_id is not None:
+        body["meta"] = {"puid": request_id}
+    status, payload = _call(target, json.dumps(body).encode(), timeout)
     if status >= 400:
         raise EndpointError(f"{target} answered {status}: {error_message(payload) or '(no message)'}", status)
     if not isinstance(payload, dict):
@@ -139,7 +150,8 @@ def check_contract(
     first = papers[0]
     for name, batch in (("the batch", papers), ("one paper", [first])):
         try:
-            answer = predict(url, batch, timeout)
+            # Tagged, so the monitor can tell the deployment's own check from traffic in the request log.
+            answer = predict(url, batch, timeout, request_id=f"{SMOKE_REQUEST_PREFIX}{uuid.uuid4().hex}")
         except EndpointError as error:
             problems.append(f"good request ({name}, {len(batch)} papers) failed: {error}")
             continue

@@ -163,3 +163,93 @@ Training parameters: {params}.
 - Texts are truncated to the model's max length; long abstracts are judged by their beginning.
 - Labels outside the label space above cannot be predicted.
 """
+
+
+def _score(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, (float, int)) and not isinstance(value, bool) else "–"
+
+
+def promotion_report_html(record: Mapping[str, Any], title: str = "Promotion decision") -> str:
+    """The promotion decision as HTML: verdict, reasons, significance test, label spaces, per-class F1, slices.
+
+    Args:
+        record: the decision `model_promoter` logs (its keys: `promote`, `reasons`, `metric`, the three
+            scores, `test`, `label_space`, `per_class`, `slices`, versions).
+        title: the page's heading.
+    """
+    promoted = bool(record.get("promote"))
+    verdict = "PROMOTED" if promoted else "NOT promoted"
+    color = "#1a7f37" if promoted else "#cf222e"
+    metric = str(record.get("metric", ""))
+    parts = [
+        _CSS,
+        f"<h2>{html.escape(title)}</h2>",
+        f'<p><b style="color:{color}">{verdict}</b> to {html.escape(str(record.get("stage", "")))} '
+        f"(candidate version {html.escape(str(record.get('candidate_version')))}, production version "
+        f"{html.escape(str(record.get('previous_version') or 'none'))}; {record.get('test_rows', '?')} test rows)</p>",
+        "<ul>" + "".join(f"<li>{html.escape(str(r))}</li>" for r in record.get("reasons", [])) + "</ul>",
+        f"<h3>{html.escape(metric)} on the candidate's test rows</h3>",
+        _table(
+            pd.DataFrame(
+                {metric: [_score(record.get(k)) for k in ("candidate", "production", "baseline")]},
+                index=pd.Index(["candidate", "production", "baseline"], name="model"),
+            )
+        ),
+    ]
+    test = record.get("test")
+    if test:
+        facts = {
+            "test": test["name"],
+            "metric tested": test["metric"],
+            "difference (candidate - production)": f"{test['delta']:+.4f}",
+            "statistic": f"{test['statistic']:.4g}",
+            "p-value": f"{test['p_value']:.4g}",
+            "alpha": test["alpha"],
+            "significant": "yes" if test["significant"] else "no",
+            "b: only production right": test["b"],
+            "c: only candidate right": test["c"],
+            "paired rows": test["n"],
+        }
+        if test.get("ci"):
+            facts[f"{1 - test['alpha']:.0%} interval of the difference"] = (
+                f"[{test['ci'][0]:+.4f}, {test['ci'][1]:+.4f}] ({test['resamples']} resamples)"
+            )
+        parts += ["<h3>Significance</h3>", _table(pd.Series(facts, name="value").rename_axis("").to_frame())]
+    elif record.get("previous_version") is not None:
+        parts.append("<h3>Significance</h3><p>No test (promotion.test: none): the margin alone decided.</p>")
+    space = record.get("label_space")
+    if space:
+        lacks_p, lacks_c = space["production_lacks"], space["candidate_lacks"]
+        text = "Production lacks: " + (
+            f"{html.escape(', '.join(lacks_p))} (it cannot answer those papers right)." if lacks_p else "none."
+        )
+        text += " Candidate lacks: " + (
+            f"{html.escape(', '.join(lacks_c))} (production answered with one of them on "
+            f"{space['production_predictions_outside_candidate_labels']} test rows, counted wrong)."
+            if lacks_c
+            else "none."
+        )
+        parts += ["<h3>Label spaces</h3>", f"<p>{text}</p>"]
+    per_class = record.get("per_class") or {}
+    if per_class:
+        frame = pd.DataFrame(per_class).T
+        frame.index.name = "label"
+        shown = frame.copy()
+        for col in ("candidate_f1", "production_f1"):
+            if col in shown:
+                shown[col] = frame[col].map(lambda v: f"{v:.3f}")
+        if "delta_f1" in shown:
+            shown["delta_f1"] = frame["delta_f1"].map(lambda v: f"{v:+.3f}")
+        shown["support"] = frame["support"].astype(int)
+        parts += ["<h3>Per class (F1)</h3>", _table(shown)]
+    for kind, values in (record.get("slices") or {}).items():
+        rows: list[dict[str, Any]] = []
+        for value, models in values.items():
+            row: dict[str, Any] = {kind: value, "n": int(models["candidate"]["n"])}
+            for who in ("candidate", "production"):
+                if who in models:
+                    row[f"{who} accuracy"] = f"{models[who]['accuracy']:.3f}"
+                    row[f"{who} macro-F1"] = f"{models[who]['macro_f1']:.3f}"
+            rows.append(row)
+        parts += [f"<h3>By {html.escape(str(kind))}</h3>", _table(pd.DataFrame(rows).set_index(kind))]
+    return "\n".join(parts)

@@ -7,6 +7,7 @@ virtualenv the local deployer runs is `serving_env`.
 
 from deployers.errors import DeploymentError, NoRunningDeployment
 from deployers.interface import ModelIdentity, RunContext, ServerDeployer, deploy_new_server, for_deployer
+from deployers.serving_class import with_request_log_uri
 
 __all__ = [
     "DeploymentError",
@@ -16,4 +17,5 @@ __all__ = [
     "ServerDeployer",
     "deploy_new_server",
     "for_deployer",
+    "with_request_log_uri",
 ]

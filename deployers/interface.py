@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from uuid import UUID
 
 from deployers.errors import DeploymentError
+from deployers.serving_class import with_request_log_uri
 
 if TYPE_CHECKING:  # pragma: no cover
     from zenml.model_deployers import BaseModelDeployer
@@ -128,11 +129,13 @@ def deploy_new_server(
         deployer: the active stack's model deployer.
         classifier_uri: the URI of the classifier artifact (its model directory is served).
         model: the model version served.
-        serving: workers, limits, image and the like.
+        serving: workers, limits, image and the like; an unset `request_log_uri` becomes
+            `<artifact store>/request_logs/<model name>` (`with_request_log_uri`).
         run: the pipeline run deploying it.
         timeout: seconds the server has to become ready (default: `serving.ready_timeout`).
     """
     implementation = for_deployer(deployer)
+    serving = with_request_log_uri(serving, model.name)
     wait = serving.ready_timeout if timeout is None else timeout
     return implementation.deploy_new_server(model_dir_of(classifier_uri), model, serving, run, wait)
 

@@ -63,7 +63,7 @@ def training_pipeline(config: RunConfig, data_fingerprint: str = "", dataset_ver
     if config.resources is not None and config.resources.requested:
         trainer = model_trainer.with_options(settings=trainer_settings(config.resources))
     classifier, history = trainer(dataset=dataset, config=config.train)
-    test_metrics, _cm, _samples, _card2 = model_evaluator(
+    test_metrics, _cm, _samples, _card2, test_predictions = model_evaluator(
         classifier=classifier,
         dataset=dataset,
         baseline_metrics=baseline_metrics,
@@ -74,6 +74,7 @@ def training_pipeline(config: RunConfig, data_fingerprint: str = "", dataset_ver
     model_promoter(
         dataset=dataset,
         test_metrics=test_metrics,
+        test_predictions=test_predictions,
         baseline_metrics=baseline_metrics,
         config=config.promotion,
         evaluation=config.evaluation,

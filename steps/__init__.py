@@ -9,6 +9,9 @@ from steps.deployment.endpoint_deployer import endpoint_deployer
 from steps.deployment.papers_loader import papers_loader
 from steps.deployment.smoke_tester import smoke_tester
 from steps.inference.batch_predictor import batch_predictor
+from steps.monitoring.decay_evaluator import decay_evaluator
+from steps.monitoring.monitor_reporter import monitor_reporter
+from steps.monitoring.monitored_papers_loader import monitored_papers_loader
 from steps.promotion.model_promoter import model_promoter
 from steps.training.baseline_trainer import baseline_trainer
 from steps.training.model_evaluator import model_evaluator
@@ -19,12 +22,15 @@ __all__ = [
     "batch_predictor",
     "data_loader",
     "data_preparer",
+    "decay_evaluator",
     "deployment_gate",
     "drift_checker",
     "endpoint_deployer",
     "model_evaluator",
     "model_promoter",
     "model_trainer",
+    "monitor_reporter",
+    "monitored_papers_loader",
     "papers_loader",
     "smoke_tester",
 ]

@@ -20,6 +20,7 @@ from arxiv_classifier.localhost import wait_until
 from deployers.interface import ModelIdentity, RunContext, start_new_service
 from deployers.local_seldon.flavor import LocalSeldonModelDeployerConfig, LocalSeldonModelDeployerFlavor
 from deployers.local_seldon.service import LocalSeldonDeploymentConfig, LocalSeldonDeploymentService
+from deployers.serving_class import RequestLogSettings
 from deployers.serving_env import DEFAULT_SERVING_VENV, ensure_serving_env
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -103,6 +104,7 @@ class LocalSeldonModelDeployer(BaseModelDeployer):
             max_batch=serving.max_batch,
             top_k=serving.top_k,
             quantize=serving.quantize,
+            request_log=RequestLogSettings.from_serving(serving),
         )
         return self.deploy_new(config, timeout=timeout)
 

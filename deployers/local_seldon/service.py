@@ -30,7 +30,7 @@ from zenml.services.service import BaseDeploymentService
 from zenml.utils.networking_utils import port_available, scan_for_available_port
 
 from arxiv_classifier.localhost import kill_process_tree
-from deployers.serving_class import SERVING_CLASS, seldon_parameters
+from deployers.serving_class import SERVING_CLASS, RequestLogSettings, seldon_parameters
 from deployers.serving_env import SERVING_DIR
 
 logger = get_logger(__name__)
@@ -51,6 +51,7 @@ class LocalSeldonDeploymentConfig(LocalDaemonServiceConfig):
         serving_python: the serving virtualenv's python.
         host: bind address (loopback).
         workers / threads / torch_threads / max_batch / top_k: microservice settings.
+        request_log: where and within which bounds the server logs what it serves.
     """
 
     model_dir: str
@@ -65,6 +66,7 @@ class LocalSeldonDeploymentConfig(LocalDaemonServiceConfig):
     quantize: bool = False
     max_batch: int = 64
     top_k: int = 3
+    request_log: RequestLogSettings | None = None
     #: The pipeline run that made this deployment (each run deploys anew; nothing is silently reused).
     deployed_by_run: str = ""
 
@@ -117,6 +119,7 @@ class LocalSeldonDeploymentConfig(LocalDaemonServiceConfig):
             top_k=self.top_k,
             torch_threads=self.torch_threads,
             quantize=self.quantize,
+            request_log=self.request_log,
         )
 
 

@@ -29,6 +29,7 @@ from deployers.seldon_gke.spec import (
     predictor_of,
     seldon_deployment_spec,
 )
+from deployers.serving_class import RequestLogSettings
 
 if TYPE_CHECKING:  # pragma: no cover
     from zenml.integrations.seldon.model_deployers import SeldonModelDeployer
@@ -96,7 +97,7 @@ def server_config(
     """The ZenML config of a custom SeldonDeployment serving `model_dir` with the serving image.
 
     Raises:
-        DeploymentError: no serving image is configured, or the model is not in a bucket.
+        DeploymentError: no serving image is configured, or the model or the request log is not in a bucket.
     """
     if not serving.image:
         raise DeploymentError(
@@ -107,6 +108,12 @@ def server_config(
         raise DeploymentError(
             f"the model directory {model_dir} is not in a bucket Seldon's storage initializer can read; "
             "run the training pipeline on a stack with a GCS artifact store"
+        )
+    request_log = RequestLogSettings.from_serving(serving)
+    if request_log.enabled and request_log.uri and not request_log.uri.startswith("gs://"):
+        raise DeploymentError(
+            f"the request log {request_log.uri} is not in a bucket, so the pods would write it inside themselves; "
+            "set serving.request_log_uri to gs://BUCKET/PREFIX (or serving.request_log: false)"
         )
     spec = seldon_deployment_spec(
         name=model.service_name,
@@ -124,6 +131,7 @@ def server_config(
         service_account=serving.service_account,
         storage_secret=serving.storage_secret,
         quantize=serving.quantize,
+        request_log=request_log,
     )
     return seldon_deployment_config(
         spec,

@@ -39,7 +39,7 @@ from kubernetes.client import (
 )
 from kubernetes.utils import parse_quantity
 
-from deployers.serving_class import seldon_parameters
+from deployers.serving_class import RequestLogSettings, seldon_parameters
 
 #: ZenML's `SeldonDeployment.build(is_custom_deployment=True)` names the graph node "classifier"; Seldon
 #: matches graph nodes to containers by name, so the model container must carry the same name.
@@ -190,6 +190,7 @@ def seldon_deployment_spec(
     storage_initializer_image: str = STORAGE_INITIALIZER_IMAGE,
     image_pull_policy: str = "IfNotPresent",
     quantize: bool = False,
+    request_log: RequestLogSettings | None = None,
 ) -> dict[str, Any]:
     """The `spec` of a SeldonDeployment serving `model_uri` from the serving image.
 
@@ -213,6 +214,8 @@ def seldon_deployment_spec(
         storage_initializer_image: the init container that copies `model_uri` to /mnt/models.
         image_pull_policy: of the serving image.
         quantize: serve an int8 copy.
+        request_log: the serving class's request log; its URI must be a gs:// prefix the pods may write
+            (a path would be inside the pod, lost with it).
 
     Raises:
         ValueError: an input Kubernetes or the serving class would refuse, with the reason.
@@ -228,6 +231,11 @@ def seldon_deployment_spec(
         )
     if not image or any(c.isspace() for c in image):
         raise ValueError(f"image must be an image reference, got {image!r}")
+    if request_log is not None and request_log.enabled and request_log.uri and not request_log.uri.startswith("gs://"):
+        raise ValueError(
+            f"request_log_uri must be a gs:// prefix on Kubernetes, got {request_log.uri!r}: a path would be inside "
+            "the pod and lost with it (set serving.request_log_uri, or run on a stack with a GCS artifact store)"
+        )
     pod = V1PodSpec(
         containers=[
             model_container(image, resources, workers=workers, threads=threads, image_pull_policy=image_pull_policy)
@@ -245,6 +253,7 @@ def seldon_deployment_spec(
         top_k=top_k,
         torch_threads=torch_threads,
         quantize=quantize,
+        request_log=request_log,
     )
     graph: dict[str, Any] = {"name": GRAPH_NODE, "type": "MODEL", "parameters": params}
     if service_account:

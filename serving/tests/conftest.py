@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import string
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -51,6 +52,15 @@ def build_tiny_model_dir(path: Path, labels: list[str] = LABELS, max_length: int
     meta = {"max_length": max_length, "labels": labels, "base_model": "tiny-random-bert"}
     (path / "classifier.json").write_text(json.dumps(meta, indent=2))
     return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def request_log_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Where models built without a request_log_uri log (not the machine's temp directory)."""
+    home = tmp_path_factory.mktemp("request-logs")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("REQUEST_LOG_URI", str(home))
+        yield home
 
 
 @pytest.fixture(scope="session")

@@ -78,6 +78,7 @@ def test_local_microservice_end_to_end(model_dir: Path, tmp_path: Path) -> None:
         {"name": "max_batch", "value": "4", "type": "INT"},
         {"name": "torch_threads", "value": "1", "type": "INT"},
         {"name": "deployment_id", "value": "dep-123", "type": "STRING"},
+        {"name": "request_log_uri", "value": str(tmp_path / "request-log"), "type": "STRING"},
     ]
     command = [
         sys.executable,
@@ -125,6 +126,7 @@ def test_local_microservice_end_to_end(model_dir: Path, tmp_path: Path) -> None:
             assert time.monotonic() < deadline, f"not healthy in 120 s; log:\n{log_file.read_text()[-3000:]}"
             assert os.path.exists(f"/proc/{pid}"), f"server exited; log:\n{log_file.read_text()[-3000:]}"
             time.sleep(0.2)
+        log_health = health.pop("request_log")
         assert health == {
             "status": "ready",
             "model_name": "arxiv-classifier",
@@ -133,6 +135,7 @@ def test_local_microservice_end_to_end(model_dir: Path, tmp_path: Path) -> None:
             "deployment_id": "dep-123",
             "quantized": False,
         }
+        assert (log_health["enabled"], log_health["uri"]) == (True, str(tmp_path / "request-log"))
 
         predict = f"{base}/api/v1.0/predictions"
         status, answer = _http(predict, json.dumps({"jsonData": [PAPER, PAPER]}).encode())
@@ -178,3 +181,12 @@ def test_local_microservice_end_to_end(model_dir: Path, tmp_path: Path) -> None:
     assert not leftover, f"processes left after SIGTERM: {leftover}"
     assert _listening(http_port) == [] and _listening(metrics_port) == []
     assert not pid_file.exists()
+    # The two good requests (three papers) are in the request log, and the worker finished its file
+    # on the way out (no `.part` left).
+    logged = [
+        json.loads(line) for f in sorted((tmp_path / "request-log").iterdir()) for line in f.read_text().splitlines()
+    ]
+    assert [(r["title"], r["model_version"], r["deployment_id"]) for r in logged] == [
+        (PAPER["title"], "3", "dep-123")
+    ] * 3
+    assert [f.suffix for f in (tmp_path / "request-log").iterdir()] == [".jsonl"]

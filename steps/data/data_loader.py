@@ -6,8 +6,8 @@ import pandas as pd
 from zenml import log_metadata, step
 
 from arxiv_classifier.config import DataConfig
-from arxiv_classifier.constants import RAW_DATA
-from arxiv_classifier.data import read_table, required_columns
+from arxiv_classifier.constants import COL_TRUNCATED, RAW_DATA
+from arxiv_classifier.data import attach_provenance, read_table, required_columns
 
 #: Marks which file a row came from when the split strategy is 'given'.
 ORIGIN_COLUMN = "__origin__"
@@ -22,14 +22,15 @@ def data_loader(config: DataConfig, fingerprint: str) -> Annotated[pd.DataFrame,
         fingerprint: identity of the source's content (sha256, GCS generation); part of the
             cache key, so a changed file is read again while an unchanged one is not.
     """
-    columns = required_columns(config, need_date=config.split.strategy == "date")
+    columns = required_columns(config, need_date=config.split.by_date)
     if config.title_field:
         columns = list(dict.fromkeys([*columns, config.title_field]))
+    columns.append(COL_TRUNCATED)  # from the source's provenance sidecar, when it has one
     frames = []
     for origin, source in (("train", config.source), ("test", config.test_source)):
         if source is None:
             continue
-        table = read_table(source)
+        table = attach_provenance(read_table(source), source, config.id_field)
         table = table[[c for c in columns if c in table.columns] or list(table.columns)].copy()
         table[ORIGIN_COLUMN] = origin
         frames.append(table)

@@ -50,7 +50,9 @@ def drift_checker(
         logger.info("Drift check: %d reference papers vs %d incoming papers", len(reference), len(current))
         ref_features, _, ref_emb = drift.model_features(classifier, reference[COL_TEXT].tolist(), config.batch_size)
         cur_features, _, cur_emb = drift.model_features(classifier, current[COL_TEXT].tolist(), config.batch_size)
-        result, report_html = drift.run_drift_check(ref_features, ref_emb, cur_features, cur_emb, config)
+        result, report_html = drift.run_drift_check(
+            ref_features, ref_emb, cur_features, cur_emb, config, window=drift.token_window(classifier)
+        )
     except Exception as exc:  # fail closed: an error in the check is a failed check, recorded as such
         logger.exception("The drift check failed")
         result = failed_check_result(f"{type(exc).__name__}: {exc}", config)

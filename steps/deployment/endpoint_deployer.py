@@ -22,7 +22,8 @@ def endpoint_deployer(gate: dict[str, Any], serving: ServingConfig) -> Annotated
 
     Args:
         gate: the gate's decision (only a decision to deploy gets here: the gate raises otherwise).
-        serving: workers, limits and the readiness timeout.
+        serving: workers, limits, the readiness timeout and the request log (its place is recorded as
+            `request_log_uri` in the deployment metadata; None when it is off).
     """
     if not gate.get("deploy"):
         raise deployers.DeploymentError("the gate did not allow deployment")
@@ -30,6 +31,7 @@ def endpoint_deployer(gate: dict[str, Any], serving: ServingConfig) -> Annotated
     model = context.model
     deployer = active_model_deployer()
     previous = [s for s in current_deployments(deployer, model.name) if s.is_running]
+    serving = deployers.with_request_log_uri(serving, model.name)  # recorded below, so the monitor finds it
     logger.info("Starting a model server for %s version %s ...", model.name, model.number)
     service = deployers.deploy_new_server(
         deployer,
@@ -50,6 +52,7 @@ def endpoint_deployer(gate: dict[str, Any], serving: ServingConfig) -> Annotated
         "previous_service_ids": [str(s.uuid) for s in previous],
         "max_batch": serving.max_batch,
         "top_k": serving.top_k,
+        "request_log_uri": serving.request_log_uri if serving.request_log else None,
     }
     log_metadata(metadata={"deployment": {**info, "status": "started, smoke test pending"}}, infer_model=True)
     logger.info("Model server ready at %s (previous still serving: %s)", info["url"], info["previous_service_ids"])

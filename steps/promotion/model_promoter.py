@@ -1,4 +1,4 @@
-"""Promote the candidate only if it beats the baseline and the current production version."""
+"""Promote the candidate only if it beats the baseline and, significantly, the current production version."""
 
 from typing import Annotated, Any
 
@@ -6,11 +6,22 @@ import pandas as pd
 from zenml import get_step_context, log_metadata, step
 from zenml.client import Client
 from zenml.logger import get_logger
+from zenml.types import HTMLString
 
-from arxiv_classifier.classifier import TextClassifier
 from arxiv_classifier.config import EvaluationConfig, PromotionConfig, TrainConfig
-from arxiv_classifier.constants import CLASSIFIER, COL_LABEL, COL_SPLIT, COL_TEXT, PROMOTION_DECISION
-from arxiv_classifier.promotion import decide_promotion
+from arxiv_classifier.constants import (
+    CLASSIFIER,
+    COL_ID,
+    COL_LABEL,
+    COL_SPLIT,
+    COL_TEXT,
+    PROMOTION_DECISION,
+    PROMOTION_REPORT,
+)
+from arxiv_classifier.data import labels_of
+from arxiv_classifier.metrics import encode_labels, per_class_metrics, slices_of
+from arxiv_classifier.promotion import candidate_slices, compare_versions, decide_promotion
+from arxiv_classifier.reports import promotion_report_html
 
 logger = get_logger(__name__)
 
@@ -22,46 +33,95 @@ def _current_holder(model_name: str, stage: str) -> Any | None:
         return None
 
 
+def _production_predictions(
+    holder: Any,
+    model: Any,
+    candidate: list[str],
+    labels: list[str],
+    texts: list[str],
+    truth: list[str],
+    evaluation: EvaluationConfig,
+    train: TrainConfig,
+) -> tuple[list[str], list[str]]:
+    """Production's predicted label names on the test rows, and its label space."""
+    previous_artifact = holder.get_artifact(CLASSIFIER)
+    if previous_artifact is None:
+        raise RuntimeError(f"version {holder.number} of {model.name} has no {CLASSIFIER} artifact")
+    candidate_artifact = model.get_artifact(CLASSIFIER)
+    if candidate_artifact is not None and previous_artifact.id == candidate_artifact.id:
+        # A cached re-run links the very same model artifact: its answers are the candidate's.
+        return list(candidate), list(labels)
+    from arxiv_classifier.metrics import score_classifier
+
+    previous = previous_artifact.load()
+    proba, _report = score_classifier(previous, texts, truth, evaluation, train)
+    return [previous.labels[i] for i in proba.argmax(axis=1)], previous.labels
+
+
 @step(enable_cache=False)  # a decision is taken anew for every model version, cached inputs or not
 def model_promoter(
     dataset: pd.DataFrame,
     test_metrics: dict[str, Any],
+    test_predictions: pd.DataFrame,
     baseline_metrics: dict[str, Any],
     config: PromotionConfig,
     evaluation: EvaluationConfig,
     train: TrainConfig,
-) -> Annotated[dict[str, Any], PROMOTION_DECISION]:
-    """Re-score the current production version on this run's test split and decide.
+) -> tuple[Annotated[dict[str, Any], PROMOTION_DECISION], Annotated[HTMLString, PROMOTION_REPORT]]:
+    """Score the current production version on this run's test rows, test the difference, decide.
 
-    The candidate's scores are the evaluator's, computed on the very same test rows; the production
-    version is loaded from the Model Control Plane and scored here on those rows, the same way
-    (`score_classifier`: `train.eval_batch_size` papers at a time).
+    The candidate's scores and answers are the evaluator's, on the very same test rows; the
+    production version is loaded from the Model Control Plane and scored here the same way
+    (`score_classifier`: `train.eval_batch_size` papers at a time), its answers mapped to the
+    candidate's labels by name. The decision, with the significance test, per-class changes and
+    slice metrics, goes to the model version's metadata and to an HTML report.
     """
     model = get_step_context().model
     test = dataset[dataset[COL_SPLIT] == "test"]
+    if test_predictions[COL_ID].astype(str).tolist() != test[COL_ID].astype(str).tolist():
+        raise RuntimeError(f"the evaluator's test predictions are not this dataset's {len(test)} test rows in order")
+    labels = labels_of(dataset)
+    truth = test[COL_LABEL].tolist()
+    candidate = test_predictions["predicted"].astype(str).tolist()
+    slices = slices_of(test)
     holder = _current_holder(model.name, config.stage)
-    production_metrics = None
     production_version = None
+    evidence: dict[str, Any]
     if holder is not None and str(holder.id) != str(model.id):
         production_version = holder.number
-        previous_artifact = holder.get_artifact(CLASSIFIER)
-        candidate_artifact = model.get_artifact(CLASSIFIER)
-        if previous_artifact is None:
-            raise RuntimeError(f"{config.stage} version {holder.number} of {model.name} has no {CLASSIFIER} artifact")
-        if candidate_artifact is not None and previous_artifact.id == candidate_artifact.id:
-            # A cached re-run links the very same model artifact: its scores are the candidate's.
-            production_metrics = dict(test_metrics)
-        else:
-            from arxiv_classifier.metrics import score_classifier
-
-            previous: TextClassifier = previous_artifact.load()
-            _proba, report = score_classifier(
-                previous, test[COL_TEXT].tolist(), test[COL_LABEL].tolist(), evaluation, train
-            )
-            production_metrics = report["overall"]
-    decision = decide_promotion(
-        config.metric, test_metrics, production_metrics, baseline_metrics or None, config.min_improvement
-    )
+        production, production_labels = _production_predictions(
+            holder, model, candidate, labels, test[COL_TEXT].tolist(), truth, evaluation, train
+        )
+        comparison = compare_versions(
+            truth,
+            candidate,
+            labels,
+            production,
+            production_labels,
+            slices,
+            metric=config.metric,
+            test=config.significance_test,
+            alpha=config.alpha,
+            resamples=config.bootstrap_resamples,
+            seed=config.bootstrap_seed,
+        )
+        decision = decide_promotion(
+            config.metric,
+            test_metrics,
+            comparison.production_metrics,
+            baseline_metrics or None,
+            config.min_improvement,
+            comparison.test,
+        )
+        evidence = comparison.as_dict()
+    else:
+        decision = decide_promotion(config.metric, test_metrics, None, baseline_metrics or None, config.min_improvement)
+        own = per_class_metrics(encode_labels(truth, labels), encode_labels(candidate, labels), labels)
+        evidence = {
+            "test": None,
+            "per_class": {name: {"support": m["support"], "candidate_f1": m["f1"]} for name, m in own.items()},
+            "slices": candidate_slices(truth, candidate, labels, slices),
+        }
     if decision.promote:
         model.set_stage(config.stage, force=True)
     record = {
@@ -69,9 +129,13 @@ def model_promoter(
         "stage": config.stage,
         "candidate_version": model.number,
         "previous_version": production_version,
+        "test_rows": len(test),
+        "alpha": config.alpha,
+        **evidence,
     }
     log_metadata(metadata={"promotion": record}, infer_model=True)
     message = f"Model {model.name} version {model.version}: {decision.summary()}"
     logger.info(message)
     print(message)
-    return record
+    report = promotion_report_html(record, title=f"Promotion of {model.name} version {model.number}")
+    return record, HTMLString(report)

@@ -20,6 +20,7 @@ from arxiv_classifier.constants import (
     MODEL_CARD,
     SAMPLE_PREDICTIONS,
     TEST_METRICS,
+    TEST_PREDICTIONS,
 )
 from arxiv_classifier.data import PreparedData, ValidationReport
 from arxiv_classifier.reports import confusion_matrix_png, model_card_markdown
@@ -61,10 +62,13 @@ def model_evaluator(
     Annotated[Image.Image, CONFUSION_MATRIX],
     Annotated[pd.DataFrame, SAMPLE_PREDICTIONS],
     Annotated[MarkdownString, MODEL_CARD],
+    Annotated[pd.DataFrame, TEST_PREDICTIONS],
 ]:
     """Test-split evaluation of the candidate (the promotion step compares on these same rows).
 
     Scored `train.eval_batch_size` papers at a time; `train` also fills the model card's parameters.
+    `test_predictions` (id, predicted label, confidence per test row, in the dataset's order) lets
+    the promoter pair the candidate's answers with production's without scoring the candidate again.
     """
     import mlflow  # heavy imports inside the step: cached runs skip them
 
@@ -118,4 +122,11 @@ def model_evaluator(
         infer_model=True,
     )
     print("Transformer test metrics: " + ", ".join(f"{k}={v:.4f}" for k, v in overall.items() if k != "n"))
-    return overall, image, samples, MarkdownString(card)
+    predictions = pd.DataFrame(
+        {
+            COL_ID: test[COL_ID].to_numpy(),
+            "predicted": [labels[i] for i in proba.argmax(axis=1)],
+            "confidence": proba.max(axis=1),
+        }
+    )
+    return overall, image, samples, MarkdownString(card), predictions

@@ -19,7 +19,7 @@ def model_trainer(
     Annotated[TextClassifier, ArtifactConfig(name=CLASSIFIER, artifact_type=ArtifactType.MODEL)],
     Annotated[dict[str, Any], TRAINING_HISTORY],
 ]:
-    """Train on the train split, pick the best epoch on validation macro-F1."""
+    """Train on the train split, pick the best epoch on validation macro-F1 (0: the warmed-up head alone)."""
     # Heavy imports inside the step: a fully cached pipeline run then never loads torch.
     import mlflow
 
@@ -33,6 +33,8 @@ def model_trainer(
         mlflow.log_metrics(metrics, step=epoch)
 
     result = train_on_prepared(classifier, dataset, settings_from_config(config), on_epoch_end=log_epoch)
+    if result.head_warmup:  # head-first training is epoch 0 of the curves and of the best-epoch choice
+        mlflow.log_metrics(result.head_warmup, step=0)
     summary = {
         "best_epoch": result.best_epoch,
         "best_val_macro_f1": result.best_val_macro_f1,
@@ -46,4 +48,4 @@ def model_trainer(
         f"Trained {config.model}: best epoch {result.best_epoch}, val macro-F1 {result.best_val_macro_f1:.4f}, "
         f"{result.train_samples_per_second:.1f} samples/s"
     )
-    return classifier, {"history": result.history, **summary}
+    return classifier, {"history": result.history, "head_warmup": result.head_warmup, **summary}

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from arxiv_classifier.config import REPO_ROOT
 from arxiv_classifier.constants import SPLITS
-from arxiv_classifier.data import check_no_leakage, sample_splits
+from arxiv_classifier.data import check_no_leakage, prepare_dataset, sample_splits
 
 pytestmark = [pytest.mark.slow, pytest.mark.data]  # reads and prepares the whole 195k-paper file
 
@@ -14,6 +15,7 @@ RAW_COLUMNS = ["id", "title", "summary", "category", "categories", "published_da
 # README: rows per split by date alone, before validation, label space and dedup.
 RAW_SPLIT_ROWS = {"train": 77_882, "validation": 33_942, "test": 83_660}
 DOMINANT_TEST_LABELS = {"cs.CV", "cs.CL", "cs.AI"}
+CONFIGS = REPO_ROOT / "configs"
 
 
 def test_raw_file_schema(arxiv_raw: pd.DataFrame) -> None:
@@ -117,3 +119,43 @@ def test_train_yaml_sample_caps(arxiv_prepared, arxiv_cfg) -> None:
         diff = (full - part.reindex(full.index, fill_value=0)).abs()
         assert diff.max() < 0.01, f"{split}: stratified sample drifts from the split's label mix"
     assert set(capped.loc[capped["split"] == "train", "label"]) == set(arxiv_prepared.labels)
+
+
+# ---------------------------------------------------------------------------------------- window split (as_of)
+
+
+def _recent(arxiv_cfg, as_of: str | None):
+    """configs/train_recent.yaml on the same file, with its sample caps."""
+    from arxiv_classifier.config import load_config
+
+    overrides = {"data.source": arxiv_cfg.data.source, "data.as_of": as_of}
+    return load_config(CONFIGS / "train_recent.yaml", overrides).data
+
+
+def test_as_of_2025_tests_on_late_2024_and_reads_nothing_after(arxiv_raw: pd.DataFrame, arxiv_cfg) -> None:
+    cfg = _recent(arxiv_cfg, "2025-01-01")
+    prepared = prepare_dataset(arxiv_raw, cfg)
+    frame = prepared.frame
+    test, validation, train = (prepared.split(s)["date"] for s in ("test", "validation", "train"))
+    assert len(test) > 0 and test.min() >= pd.Timestamp("2024-10-01") and test.max() < pd.Timestamp("2025-01-01")
+    assert validation.min() >= pd.Timestamp("2024-07-01") and validation.max() < pd.Timestamp("2024-10-01")
+    assert train.min() >= pd.Timestamp("2021-07-01") and train.max() < pd.Timestamp("2024-07-01")
+    assert frame["date"].max() < pd.Timestamp("2025-01-01")
+    # README: 2025 and 2026 hold 76,712 papers; validation dropped a few duplicates before the window did
+    assert 70_000 < prepared.report.dropped["dated_at_or_after_as_of"] <= 40_974 + 35_738
+    window = prepared.metadata()["data_window"]
+    assert (window["as_of"], window["test"], window["train"]) == (
+        "2025-01-01",
+        ["2024-10-01", "2025-01-01"],
+        ["2021-07-01", "2024-07-01"],
+    )
+    assert len(prepared.labels) == cfg.top_n_labels and set(frame["label"]) <= set(prepared.labels)
+
+
+def test_default_as_of_is_the_day_after_the_newest_paper(arxiv_raw: pd.DataFrame, arxiv_cfg) -> None:
+    prepared = prepare_dataset(arxiv_raw, _recent(arxiv_cfg, None))
+    window = prepared.metadata()["data_window"]
+    assert window["as_of"] == "2026-08-22"  # README: the newest labelled paper is of 2026-08-21
+    assert window["test"] == ["2026-05-22", "2026-08-22"]
+    assert prepared.report.dropped.get("dated_at_or_after_as_of", 0) == 0
+    assert prepared.split("test")["date"].min() >= pd.Timestamp("2026-05-22")

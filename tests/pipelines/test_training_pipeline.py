@@ -15,6 +15,7 @@ from arxiv_classifier.constants import (
     MODEL_CARD,
     PREPARED_DATASET,
     PROMOTION_DECISION,
+    PROMOTION_REPORT,
     SAMPLE_PREDICTIONS,
     TEST_METRICS,
 )
@@ -68,6 +69,7 @@ def test_artifacts_and_visualizations(training_run) -> None:  # type: ignore[no-
         ("model_evaluator", SAMPLE_PREDICTIONS),
         ("model_evaluator", MODEL_CARD),
         ("model_trainer", CLASSIFIER),
+        ("model_promoter", PROMOTION_REPORT),
     ]:
         assert run.steps[step].outputs[name][0].visualizations, f"{name} has no dashboard visualization"
     samples = run.steps["model_evaluator"].outputs[SAMPLE_PREDICTIONS][0].load()
@@ -121,6 +123,9 @@ def test_first_version_is_promoted_and_decision_recorded(training_run) -> None: 
     assert decision["promote"] is True, decision["reasons"]
     assert decision["production"] is None and decision["previous_version"] is None
     assert "no production version yet" in decision["reasons"]
+    assert decision["test"] is None  # nothing to compare with: no significance test
+    assert set(decision["slices"]) == {"year", "abstract"}  # by publication year and by abstract source
+    assert sum(s["candidate"]["n"] for s in decision["slices"]["year"].values()) == decision["test_rows"]
     test = run.steps["model_evaluator"].outputs[TEST_METRICS][0].load()
     baseline = run.steps["baseline_trainer"].outputs[BASELINE_METRICS][0].load()
     metric = decision["metric"]
@@ -156,6 +161,9 @@ def test_cached_rerun_adds_a_version_reuses_the_weights_and_does_not_promote(tra
     decision = rerun.steps["model_promoter"].outputs[PROMOTION_DECISION][0].load()
     assert decision["promote"] is False and decision["previous_version"] == production.number
     assert any("does not beat production" in r for r in decision["reasons"]), decision["reasons"]
+    # The same weights answer alike on every paper: no discordant pair, p = 1.
+    assert decision["test"]["b"] == decision["test"]["c"] == 0 and decision["test"]["p_value"] == 1.0
+    assert decision["label_space"]["production_lacks"] == decision["label_space"]["candidate_lacks"] == []
     assert latest.stage != "production"
     assert client.get_model_version(training_run.model_name, "production").id == production.id
 

@@ -28,6 +28,7 @@ def test_help_documents_every_option(capsys: pytest.CaptureFixture[str]) -> None
         "--max-length",
         "--dataset-version",
         "--data-source",
+        "--as-of",
         "--setup-stack",
         "--dashboard",
         "--mlflow-ui",
@@ -65,7 +66,7 @@ def test_bad_config_values_are_named_before_any_work(tmp_path: Path, capsys: pyt
     bad.write_text("data:\n  split: {strategy: weekly}\ntrain:\n  epoch: 3\n  max_length: 4\n")
     assert run.main(["--pipeline", "train", "--config", str(bad)]) == 2
     err = capsys.readouterr().err
-    assert "data.split.strategy: Input should be 'date', 'given' or 'random'" in err
+    assert "data.split.strategy: Input should be 'date', 'window', 'given' or 'random'" in err
     assert "train.epoch: unknown field" in err
     assert "train.max_length" in err
 
@@ -177,3 +178,37 @@ def test_pipeline_failures_are_explained_by_exception_type() -> None:
 
     message = run.failure_message(raised(SmokeTestFailed("unrelated")))
     assert message == "step 'deployment_gate' failed (the failing step's message is above)"
+
+
+def test_as_of_sets_data_as_of_of_a_window_config() -> None:
+    recent = str(REPO_ROOT / "configs" / "train_recent.yaml")
+    train = _config(["--config", recent, "--as-of", "2025-01-01"], "train")
+    assert (train.data.split.strategy, train.data.as_of.isoformat()) == ("window", "2025-01-01")
+    assert _config(["--config", recent], "train").data.as_of is None  # default: the day after the newest paper
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--pipeline", "train", "--as-of", "2025-13-01"], "expected a date YYYY-MM-DD, got '2025-13-01'"),
+        (["--pipeline", "train", "--as-of", "20250101"], "expected a date YYYY-MM-DD, got '20250101'"),
+        (["--pipeline", "train", "--as-of", "2025-W01-1"], "expected a date YYYY-MM-DD"),
+        (["--pipeline", "deploy", "--as-of", "2025-01-01"], "--as-of only apply with --pipeline train"),
+        (
+            ["--pipeline", "train", "--as-of", "2025-01-01", "--set", "data.as_of=2024-01-01"],
+            "data.as_of: given both by --set and by its own option",
+        ),
+    ],
+)
+def test_bad_as_of_exits_2_with_a_message(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        run.main(argv)
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_as_of_with_the_fixed_date_split_says_which_config_to_use(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run.main(["--pipeline", "train", "--as-of", "2025-01-01"]) == 2
+    err = capsys.readouterr().err
+    assert "data.as_of (2025-01-01) only applies to split.strategy 'window', not 'date'" in err
+    assert "configs/train_recent.yaml" in err

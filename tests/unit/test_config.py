@@ -36,8 +36,10 @@ def test_configs_folder_is_not_empty() -> None:
 
 def schema_of(path: Path) -> type:
     """Which pipeline a shipped config is for, by its name (as run.py's defaults are named)."""
-    from arxiv_classifier.config import BatchInferenceConfig, DeployRunConfig
+    from arxiv_classifier.config import BatchInferenceConfig, DeployRunConfig, MonitorRunConfig
 
+    if path.name.startswith("monitor"):
+        return MonitorRunConfig
     if path.name.startswith("deploy"):
         return DeployRunConfig
     if path.name.startswith("batch_inference"):

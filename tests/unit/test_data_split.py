@@ -1,4 +1,5 @@
-"""Splitting, label space, sampling, leakage check, content hash and prepare_dataset end to end."""
+"""Splitting (fixed dates, as-of windows, files, random), label space, sampling, leakage check, content hash and
+prepare_dataset end to end."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from arxiv_classifier.config import ConfigError, SampleConfig
 from arxiv_classifier.constants import OTHER_LABEL, SPLITS
 from arxiv_classifier.data import (
     DataError,
+    DataWindow,
     ValidationReport,
     apply_label_space,
     check_no_leakage,
+    data_window,
     dataset_hash,
     label_space,
     labels_of,
@@ -269,3 +272,290 @@ def test_prepare_dataset_given_without_ids(data_cfg) -> None:
     prepared = prepare_dataset(train, cfg, test)
     assert prepared.metadata()["rows_test"] == 4
     assert prepared.metadata()["rows_train"] + prepared.metadata()["rows_validation"] == 20
+
+
+# ------------------------------------------------------------------ window split (as_of)
+
+LONG = "an abstract long enough to keep"
+
+
+def _window_cfg(data_cfg, as_of: str | None = "2025-01-01", split: dict | None = None, **fields: object):
+    """A window split of 12 / 3 / 3 months before `as_of`; `split` and `fields` override."""
+    months = {"strategy": "window", "train_months": 12, "validation_months": 3, "test_months": 3, **(split or {})}
+    return data_cfg(split=months, as_of=as_of, **fields)
+
+
+def _dated(make_papers, dated: list[tuple[str, str]], label: str = "a") -> pd.DataFrame:
+    """Papers named by id with the given dates, all of one label."""
+    return make_papers([(pid, f"Title of {pid}", LONG, label, day) for pid, day in dated])
+
+
+def test_window_boundaries_are_exact(make_papers, data_cfg) -> None:
+    raw = _dated(
+        make_papers,
+        [
+            ("before-window", "2023-06-30"),  # train starts 12 months before validation: 2023-07-01
+            ("train-first", "2023-07-01"),
+            ("train-last", "2024-06-30"),
+            ("validation-first", "2024-07-01"),
+            ("validation-last", "2024-09-30"),
+            ("test-first", "2024-10-01"),
+            ("test-last", "2024-12-31"),  # as_of - 1 day: the newest paper in test
+            ("on-as-of", "2025-01-01"),  # as_of itself: excluded
+            ("after-as-of", "2025-03-02"),
+        ],
+    )
+    cfg = _window_cfg(data_cfg)
+    clean, report = validate_and_clean(raw, cfg)
+    out = split_dataset(clean, cfg, report=report)
+    assert dict(zip(out["id"], out["split"], strict=True)) == {
+        "train-first": "train",
+        "train-last": "train",
+        "validation-first": "validation",
+        "validation-last": "validation",
+        "test-first": "test",
+        "test-last": "test",
+    }
+    assert report.dropped == {"dated_at_or_after_as_of": 2, "before_train_window": 1}
+    window = data_window(clean, cfg)
+    assert window is not None
+    assert window.as_dict() == {
+        "strategy": "window",
+        "as_of": "2025-01-01",
+        "train": ["2023-07-01", "2024-07-01"],
+        "validation": ["2024-07-01", "2024-10-01"],
+        "test": ["2024-10-01", "2025-01-01"],
+    }
+
+
+def test_window_without_train_months_keeps_all_history(make_papers, data_cfg) -> None:
+    raw = _dated(make_papers, [("old", "1995-05-05"), ("v", "2024-08-01"), ("t", "2024-11-01")])
+    cfg = _window_cfg(data_cfg, split={"train_months": None})
+    clean, _ = validate_and_clean(raw, cfg)
+    assert split_dataset(clean, cfg)["split"].tolist() == ["train", "validation", "test"]
+    window = data_window(clean, cfg)
+    assert window is not None and window.as_dict()["train"] == [None, "2024-07-01"]
+
+
+def test_window_as_of_defaults_to_the_day_after_the_newest_paper(make_papers, data_cfg) -> None:
+    raw = _dated(make_papers, [("t", "2022-01-01"), ("v", "2024-05-15"), ("newest", "2024-08-20"), ("x", "2024-06-30")])
+    cfg = _window_cfg(data_cfg, as_of=None, split={"train_months": 36})
+    clean, _ = validate_and_clean(raw, cfg)
+    window = data_window(clean, cfg)
+    assert window is not None and window.as_of == pd.Timestamp("2024-08-21")
+    assert window.ranges["test"] == (pd.Timestamp("2024-05-21"), pd.Timestamp("2024-08-21"))
+    out = split_dataset(clean, cfg)
+    assert dict(zip(out["id"], out["split"], strict=True)) == {
+        "t": "train",
+        "v": "validation",
+        "x": "test",
+        "newest": "test",
+    }
+    # an explicit as_of wins over the default
+    explicit = data_window(clean, _window_cfg(data_cfg, as_of="2024-06-01", split={"train_months": 36}))
+    assert explicit is not None and explicit.as_of == pd.Timestamp("2024-06-01")
+
+
+@pytest.mark.parametrize(
+    ("dates", "empty", "fix"),
+    [
+        ([("t", "2024-01-01"), ("v", "2024-08-01")], "test window [2024-10-01, 2025-01-01)", "split.test_months"),
+        ([("t", "2024-01-01"), ("x", "2024-11-01")], "validation window [2024-07-01, 2024-10-01)", "validation_months"),
+        (
+            [("old", "2020-01-01"), ("v", "2024-08-01"), ("x", "2024-11-01")],
+            "train window [2023-07-01, 2024-07-01)",
+            "split.train_months (null: all history",
+        ),
+    ],
+    ids=["test", "validation", "train"],
+)
+def test_empty_window_says_which_and_what_to_change(make_papers, data_cfg, dates, empty, fix) -> None:
+    cfg = _window_cfg(data_cfg)
+    clean, _ = validate_and_clean(_dated(make_papers, dates), cfg)
+    with pytest.raises(DataError) as exc:
+        split_dataset(clean, cfg)
+    message = str(exc.value)
+    assert f"the {empty} holds no papers" in message
+    assert fix in message
+    assert "data.as_of 2025-01-01" in message and "the data spans" in message
+
+
+def test_everything_after_as_of_names_every_window(make_papers, data_cfg) -> None:
+    cfg = _window_cfg(data_cfg, as_of="2020-01-01")
+    clean, _ = validate_and_clean(_dated(make_papers, [("a", "2024-01-01"), ("b", "2025-01-01")]), cfg)
+    with pytest.raises(DataError, match=r"the data spans 2024-01-01 \.\. 2025-01-01") as exc:
+        split_dataset(clean, cfg)
+    assert all(f"the {s} window" in str(exc.value) for s in SPLITS)
+
+
+def test_window_label_space_comes_from_the_train_window_only(make_papers, data_cfg) -> None:
+    rows = []
+    # before the window: the most frequent label overall, which must not enter the label space
+    rows += [(f"old{i}", f"Old paper {i}", LONG, "z.old", "2020-02-02") for i in range(20)]
+    rows += [(f"a{i}", f"A paper {i}", LONG, "a", f"2024-0{1 + i % 6}-10") for i in range(6)]
+    rows += [(f"b{i}", f"B paper {i}", LONG, "b", f"2024-0{1 + i % 6}-11") for i in range(4)]
+    rows += [(f"c{i}", f"C paper {i}", LONG, "c", "2024-03-12") for i in range(2)]
+    # validation and test: dominated by a label the training window barely has
+    rows += [(f"vc{i}", f"New C paper {i}", LONG, "c", "2024-08-01") for i in range(10)]
+    rows += [(f"tc{i}", f"Newer C paper {i}", LONG, "c", "2024-11-01") for i in range(10)]
+    rows += [("va", "Validation A", LONG, "a", "2024-08-02"), ("tb", "Test B", LONG, "b", "2024-11-02")]
+    prepared = prepare_dataset(make_papers(rows), _window_cfg(data_cfg, top_n_labels=2))
+    assert prepared.labels == ["a", "b"]
+    assert set(prepared.frame["label"]) == {"a", "b"}
+    assert prepared.split("test")["id"].tolist() == ["tb"]
+    assert prepared.split("validation")["id"].tolist() == ["va"]
+    assert prepared.report.dropped == {"before_train_window": 20, "label_outside_top_n": 22}
+    # a window ending earlier sees another training population, so another label space
+    earlier = prepare_dataset(make_papers(rows), _window_cfg(data_cfg, as_of="2024-08-01", split={"train_months": 60}))
+    assert "z.old" in earlier.labels
+
+
+def test_window_prepared_metadata_records_the_window(make_papers, data_cfg) -> None:
+    dates = ["2023-09-03", "2024-02-10", "2024-07-04", "2024-09-01", "2024-10-05", "2024-12-30"]
+    raw = make_papers([(f"p{i}", f"Paper {i}", LONG, "ab"[i % 2], day) for i, day in enumerate(dates)])
+    prepared = prepare_dataset(raw, _window_cfg(data_cfg, as_of=None))
+    window = prepared.metadata()["data_window"]
+    assert window == {
+        "strategy": "window",
+        "as_of": "2024-12-31",
+        "train": ["2023-06-30", "2024-06-30"],
+        "validation": ["2024-06-30", "2024-09-30"],
+        "test": ["2024-09-30", "2024-12-31"],
+        "observed": {
+            "train": ["2023-09-03", "2024-02-10"],
+            "validation": ["2024-07-04", "2024-09-01"],
+            "test": ["2024-10-05", "2024-12-30"],
+        },
+    }
+
+
+def test_date_split_metadata_has_open_outer_ends(dated_papers, data_cfg) -> None:
+    meta = prepare_dataset(dated_papers, data_cfg()).metadata()
+    window = meta["data_window"]
+    assert window["as_of"] is None
+    assert (window["train"], window["validation"], window["test"]) == (
+        [None, "2023-01-01"],
+        ["2023-01-01", "2024-01-01"],
+        ["2024-01-01", None],
+    )
+    given = data_cfg(id_field=None, date_field=None, split={"strategy": "random"})
+    assert "data_window" not in prepare_dataset(dated_papers.drop(columns="published_date"), given).metadata()
+
+
+def test_window_sample_caps_still_apply(make_papers, data_cfg) -> None:
+    rows = [(f"t{i}", f"T {i}", LONG, "ab"[i % 4 == 0], f"2024-0{1 + i % 6}-01") for i in range(40)]
+    rows += [(f"v{i}", f"V {i}", LONG, "ab"[i % 2], "2024-08-01") for i in range(20)]
+    rows += [(f"x{i}", f"X {i}", LONG, "ab"[i % 2], "2024-11-01") for i in range(20)]
+    sample = {"max_train": 20, "max_validation": 5, "max_test": 10, "strategy": "stratified"}
+    prepared = prepare_dataset(make_papers(rows), _window_cfg(data_cfg, sample=sample))
+    meta = prepared.metadata()
+    assert (meta["rows_train"], meta["rows_validation"], meta["rows_test"]) == (20, 5, 10)
+    assert prepared.split("train")["label"].value_counts().to_dict() == {"a": 15, "b": 5}  # 30/10 kept
+
+
+# ------------------------------------------------------------------ leakage check with a window
+
+
+def _window_frame(rows: list[tuple[str, str, str]]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "id": [r[0] for r in rows],
+            "text": "t",
+            "label": "a",
+            "split": [r[1] for r in rows],
+            "date": pd.to_datetime([r[2] for r in rows]),
+        }
+    )
+
+
+WINDOW = DataWindow(
+    "window",
+    {
+        "train": (pd.Timestamp("2023-07-01"), pd.Timestamp("2024-07-01")),
+        "validation": (pd.Timestamp("2024-07-01"), pd.Timestamp("2024-10-01")),
+        "test": (pd.Timestamp("2024-10-01"), pd.Timestamp("2025-01-01")),
+    },
+    as_of=pd.Timestamp("2025-01-01"),
+)
+CLEAN_ROWS = [("t", "train", "2024-06-30"), ("v", "validation", "2024-09-30"), ("x", "test", "2024-12-31")]
+
+
+def test_leakage_check_passes_a_clean_window() -> None:
+    check_no_leakage(_window_frame(CLEAN_ROWS), WINDOW)
+
+
+def test_leakage_check_fires_on_a_row_dated_as_of() -> None:
+    crafted = _window_frame([*CLEAN_ROWS, ("late", "test", "2025-01-01")])
+    with pytest.raises(DataError, match=r"1 row\(s\) dated at or after as_of 2025-01-01.*late dated 2025-01-01"):
+        check_no_leakage(crafted, WINDOW)
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        (("t2", "train", "2024-07-01"), r"1 train row\(s\) lie outside the train window \[2023-07-01, 2024-07-01\)"),
+        (("v2", "validation", "2024-10-15"), r"1 validation row\(s\) lie outside the validation window"),
+        (("x2", "test", "2024-09-30"), r"1 test row\(s\) lie outside the test window"),
+        (("t3", "train", "2023-06-30"), r"train row\(s\) lie outside .*t3 dated 2023-06-30"),
+    ],
+    ids=["train-on-validation-start", "validation-in-test", "test-in-validation", "train-before-window"],
+)
+def test_leakage_check_fires_on_a_row_in_another_splits_period(row, message) -> None:
+    with pytest.raises(DataError, match=message):
+        check_no_leakage(_window_frame([*CLEAN_ROWS, row]), WINDOW)
+
+
+def test_leakage_check_covers_the_fixed_date_split(dated_papers, data_cfg) -> None:
+    cfg = data_cfg()
+    prepared = prepare_dataset(dated_papers, cfg)
+    window = data_window(prepared.frame, cfg)
+    check_no_leakage(prepared.frame, window)
+    leaked = prepared.frame.copy()
+    leaked.loc[leaked["split"] == "test", "split"] = "train"
+    with pytest.raises(DataError, match=r"10 train row\(s\) lie outside the train window \[\.\.\., 2023-01-01\)"):
+        check_no_leakage(leaked, window)
+
+
+# ------------------------------------------------------------------ window config
+
+
+def test_as_of_only_with_the_window_strategy(data_cfg) -> None:
+    import pydantic
+
+    with pytest.raises(pydantic.ValidationError, match=r"data.as_of \(2025-01-01\) only applies to .*'window'"):
+        data_cfg(as_of="2025-01-01")
+    assert data_cfg(split={"strategy": "window"}, as_of="2025-01-01").as_of.isoformat() == "2025-01-01"
+
+
+@pytest.mark.parametrize("bad", ["2025-1-1", "01/01/2025", "20250101", "2025-02-30", 1735689600])
+def test_as_of_must_be_an_iso_day(data_cfg, bad) -> None:
+    import pydantic
+
+    with pytest.raises(pydantic.ValidationError, match="as_of"):
+        data_cfg(split={"strategy": "window"}, as_of=bad)
+
+
+def test_window_needs_a_date_field(data_cfg) -> None:
+    import pydantic
+
+    with pytest.raises(pydantic.ValidationError, match=r"split\.strategy 'window' needs data\.date_field"):
+        data_cfg(split={"strategy": "window"}, date_field=None)
+
+
+def test_data_steps_keep_the_date_and_log_the_window(tmp_path, make_papers, data_cfg, monkeypatch) -> None:
+    from steps.data import data_loader as loader_module
+    from steps.data import data_preparer as preparer_module
+
+    logged: list[dict] = []
+    monkeypatch.setattr(loader_module, "log_metadata", lambda **kw: None)
+    monkeypatch.setattr(preparer_module, "log_metadata", lambda metadata, **kw: logged.append(metadata))
+    source = tmp_path / "papers.csv"
+    dates = ["2024-02-10", "2024-08-01", "2024-11-01", "2025-01-01"]
+    make_papers([(f"p{i}", f"Paper {i}", LONG, "a", day) for i, day in enumerate(dates)]).to_csv(source, index=False)
+    cfg = _window_cfg(data_cfg, source=str(source))
+    raw = loader_module.data_loader.entrypoint(cfg, "sha256:x")
+    assert "published_date" in raw.columns  # the window split needs the date, like the fixed-date one
+    frame, card = preparer_module.data_preparer.entrypoint(raw, cfg)
+    assert frame["id"].tolist() == ["p0", "p1", "p2"]  # p3 is dated as_of
+    assert logged[0]["data_window"]["test"] == ["2024-10-01", "2025-01-01"]
+    assert "as_of 2025-01-01: train [2023-07-01, 2024-07-01) validation [2024-07-01, 2024-10-01)" in card

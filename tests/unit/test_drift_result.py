@@ -92,7 +92,11 @@ def _result_with_stats(**overrides: Any) -> DriftResult:
         "max_drifted_share": 0.4,
         "reference_rows": 1000,
         "current_rows": 900,
-        "column_means": {"text_length": {"reference": np.float64(1012.3), "current": 1300.0}},
+        "column_means": {
+            "token_count": {"reference": np.float64(124.07), "current": 125.5},
+            "truncated": {"reference": 0.91, "current": np.float64(0.975)},
+        },
+        "token_window": 126,
         "label_shares": {"<script>alert(1)</script>": {"reference": 0.25, "current": 0.5}},
     }
     fields.update(overrides)
@@ -144,4 +148,9 @@ def test_summary_is_static_and_escaped() -> None:
     page = _result_with_stats().summary_html()
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page  # a label that looks like markup
     assert "Reference rows: <b>1000</b>" in page and "current rows: <b>900</b>" in page
-    assert "Feature means" in page and "1012.3" in page and "Predicted labels (share)" in page
+    assert "Feature means" in page and "124.1" in page and "Predicted labels (share)" in page
+    # the share of texts the model reads only the start of, as a percentage; and the window itself
+    assert "truncated (share filling the window)" in page and "91.0%" in page and "97.5%" in page
+    assert "reads at most <b>126</b> tokens" in page
+    assert _result_with_stats().as_dict()["token_window"] == 126
+    assert "reads at most" not in _result_with_stats(token_window=None).summary_html()

@@ -1,4 +1,4 @@
-"""Metric functions on hand-computable examples; scoring a real classifier in configured batches."""
+"""Metric functions on hand-computable examples; slices; scoring a real classifier in configured batches."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
+from sklearn.metrics import f1_score
 
 from arxiv_classifier.config import EvaluationConfig, TrainConfig
 from arxiv_classifier.metrics import (
@@ -16,8 +18,12 @@ from arxiv_classifier.metrics import (
     evaluation_report,
     expected_calibration_error,
     overall_metrics,
+    per_class_changes,
     per_class_metrics,
+    prediction_metrics,
     score_classifier,
+    slice_metrics,
+    slices_of,
     top_k_accuracy,
 )
 
@@ -130,3 +136,73 @@ def test_score_classifier_runs_train_eval_batch_size_papers_at_a_time(
     assert proba.shape == (10, 2) and np.allclose(proba.sum(axis=1), 1.0, atol=1e-5)
     assert report["labels"] == ["vision", "language"] and report["overall"]["n"] == 10.0
     assert report["overall"]["accuracy"] == pytest.approx(float(np.mean(proba.argmax(axis=1) == [0] * 5 + [1] * 5)))
+
+
+def test_prediction_metrics_match_sklearn_including_answers_outside_the_label_space() -> None:
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 5, 300)
+    pred = np.where(rng.random(300) < 0.6, y, rng.integers(-1, 5, 300))  # some -1: a label we lack
+    labels = np.arange(5)
+    ours = prediction_metrics(y, pred, labels)
+    assert ours["accuracy"] == pytest.approx(float(np.mean(pred == y)))
+    for average in ("macro", "weighted"):
+        expected = f1_score(y, pred, labels=labels, average=average, zero_division=0)
+        assert ours[f"{average}_f1"] == pytest.approx(expected, abs=1e-12)
+
+
+def test_prediction_metrics_never_count_an_unknown_truth_right() -> None:
+    m = prediction_metrics(np.array([-1, 0]), np.array([-1, 0]), np.arange(2))
+    assert m["accuracy"] == 0.5  # -1 == -1 is not a right answer
+
+
+def test_per_class_changes() -> None:
+    y = np.array([0, 0, 1, 1])
+    changes = per_class_changes(y, np.array([0, 0, 1, 1]), np.array([0, 1, 1, 1]), ["a", "b"])
+    # production: a p 1 r .5 -> 2/3; b p 2/3 r 1 -> .8
+    assert changes["a"] == pytest.approx({"support": 2, "candidate_f1": 1.0, "production_f1": 2 / 3, "delta_f1": 1 / 3})
+    assert changes["b"]["delta_f1"] == pytest.approx(0.2)
+
+
+@pytest.fixture
+def tiny_test_split() -> pd.DataFrame:
+    """Six test papers: 2024 and 2025, full and truncated abstracts, labels a / b."""
+    cut = "x" * 999  # 999 characters, no full stop at the end: cut by the feed
+    return pd.DataFrame(
+        {
+            "id": list("123456"),
+            "text": ["T1\nFull one.", f"T2\n{cut}", "T3\nFull three.", f"T4\n{cut}", "T5\nFull five.", "T6\nShort."],
+            "label": ["a", "b", "a", "b", "b", "a"],
+            "split": ["test"] * 6,
+            "date": pd.to_datetime(
+                ["2024-02-01", "2024-05-01", "2024-12-31", "2025-01-01", "2025-03-01", "2025-06-01"]
+            ),
+        }
+    )
+
+
+def test_slices_of_year_and_abstract_source(tiny_test_split: pd.DataFrame) -> None:
+    slices = slices_of(tiny_test_split)
+    assert slices["year"] == ["2024", "2024", "2024", "2025", "2025", "2025"]
+    assert slices["abstract"] == ["full", "truncated", "full", "truncated", "full", "full"]
+    # The provenance column, when the dataset carries it, wins over the text's look.
+    sidecar = slices_of(tiny_test_split.assign(abstract_truncated=[True, False, False, False, False, False]))
+    assert sidecar["abstract"] == ["truncated", "full", "full", "full", "full", "full"]
+    undated = slices_of(tiny_test_split.drop(columns="date"))
+    assert set(undated) == {"abstract"}
+
+
+def test_slice_metrics_by_year_and_truncation(tiny_test_split: pd.DataFrame) -> None:
+    y = np.array([0, 1, 0, 1, 1, 0])  # a=0, b=1
+    pred = np.array([0, 0, 0, 1, 1, 1])  # wrong on rows 2 (2024, truncated) and 6 (2025, full)
+    slices = slices_of(tiny_test_split)
+    by_year = slice_metrics(y, pred, slices["year"])
+    assert list(by_year) == ["2024", "2025"]
+    # 2024: truth a b a, pred a a a -> F1 a = 2*2/(2+3) = .8, b = 0
+    assert by_year["2024"] == pytest.approx({"n": 3, "accuracy": 2 / 3, "macro_f1": 0.4})
+    # 2025: truth b b a, pred b b b -> F1 b = 2*2/(2+3) = .8, a = 0
+    assert by_year["2025"] == pytest.approx({"n": 3, "accuracy": 2 / 3, "macro_f1": 0.4})
+    by_source = slice_metrics(y, pred, slices["abstract"])
+    # truncated: truth b b, pred a b -> only b averaged (a is absent from the slice): F1 = 2*1/(2+1)
+    assert by_source["truncated"] == pytest.approx({"n": 2, "accuracy": 0.5, "macro_f1": 2 / 3})
+    # full: truth a a b a, pred a a b b -> F1 a = 2*2/(3+2)=.8, b = 2*1/(1+2)=2/3
+    assert by_source["full"] == pytest.approx({"n": 4, "accuracy": 0.75, "macro_f1": (0.8 + 2 / 3) / 2})

@@ -1,4 +1,4 @@
-"""Dataset card (HTML), model card (Markdown) and the confusion-matrix PNG."""
+"""Dataset card (HTML), model card (Markdown), the confusion-matrix PNG and the promotion report (HTML)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,13 @@ import pandas as pd
 import pytest
 
 from arxiv_classifier.data import prepare_dataset
-from arxiv_classifier.reports import confusion_matrix_png, dataset_card_html, model_card_markdown
+from arxiv_classifier.promotion import candidate_slices, compare_versions, decide_promotion
+from arxiv_classifier.reports import (
+    confusion_matrix_png,
+    dataset_card_html,
+    model_card_markdown,
+    promotion_report_html,
+)
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -102,3 +108,75 @@ def test_confusion_matrix_png(n_labels: int) -> None:
     png = confusion_matrix_png(matrix, labels, "test split")
     assert png.startswith(PNG_MAGIC)
     assert len(png) > 1000
+
+
+def _promotion_record(test: str) -> dict:  # type: ignore[type-arg]
+    """A decision as `model_promoter` records it, from real predictions (production lacks `c`, has `d`)."""
+    truth = ["a", "b", "c", "c"] * 10
+    candidate = ["a", "b", "c", "c"] * 9 + ["b", "b", "c", "c"]
+    production = ["a", "b", "d", "a"] * 10
+    slices = {"year": ["2024", "2025"] * 20, "abstract": ["full"] * 30 + ["truncated"] * 10}
+    comparison = compare_versions(
+        truth,
+        candidate,
+        ["a", "b", "c"],
+        production,
+        ["a", "b", "d"],
+        slices,
+        metric="accuracy",
+        test=test,  # type: ignore[arg-type]
+    )
+    decision = decide_promotion(
+        "accuracy", {"accuracy": 39 / 40}, comparison.production_metrics, {"accuracy": 0.6}, 0.0, comparison.test
+    )
+    return {
+        **decision.as_dict(),
+        "stage": "production",
+        "candidate_version": 3,
+        "previous_version": 2,
+        "test_rows": 40,
+        **comparison.as_dict(),
+    }
+
+
+def test_promotion_report_shows_test_label_spaces_classes_and_slices() -> None:
+    report = promotion_report_html(_promotion_record("mcnemar"), title="Promotion <v3>")
+    assert "<h2>Promotion &lt;v3&gt;</h2>" in report
+    assert "PROMOTED</b> to production (candidate version 3, production version 2; 40 test rows)" in report
+    assert "the difference is significant: McNemar exact" in report
+    # b = 1 (the a-row the candidate calls b), c = 20 (every c-row): p = 2 * (1 + 21) / 2**21
+    assert _cell(report, "c: only candidate right", "20")
+    assert _cell(report, "b: only production right", "1")
+    assert _cell(report, "p-value", f"{44 / 2**21:.4g}")
+    assert "Production lacks: c (it cannot answer those papers right)." in report
+    assert "Candidate lacks: d (production answered with one of them on 10 test rows, counted wrong)." in report
+    # per class: support, candidate F1, production F1 (0: it cannot say c), change
+    assert re.search(r'<td class="l">c</td><td>20</td><td>1\.000</td><td>0\.000</td><td>\+1\.000</td>', report)
+    assert "<h3>By year</h3>" in report and "<h3>By abstract</h3>" in report
+    assert re.search(r'<td class="l">truncated</td><td>10</td><td>0\.900</td>', report)
+
+
+def test_promotion_report_of_a_bootstrap_and_of_a_first_version() -> None:
+    boot = promotion_report_html(_promotion_record("bootstrap"))
+    assert "paired_bootstrap" in boot and "95% interval of the difference" in boot and "1000 resamples" in boot
+    same_labels = {"production_lacks": [], "candidate_lacks": [], "production_predictions_outside_candidate_labels": 0}
+    same = promotion_report_html({**_promotion_record("none"), "label_space": same_labels})
+    assert "<p>Production lacks: none. Candidate lacks: none.</p>" in same
+    assert "No test (promotion.test: none): the margin alone decided." in same
+    first = decide_promotion("accuracy", {"accuracy": 0.9}, None, {"accuracy": 0.6})
+    truth, candidate = ["a", "b"] * 5, ["a", "b"] * 4 + ["a", "a"]
+    record = {
+        **first.as_dict(),
+        "stage": "production",
+        "candidate_version": 1,
+        "previous_version": None,
+        "test_rows": 10,
+        "test": None,
+        "per_class": {"a": {"support": 5, "candidate_f1": 0.909}, "b": {"support": 5, "candidate_f1": 0.889}},
+        "slices": candidate_slices(truth, candidate, ["a", "b"], {"year": ["2024"] * 10}),
+    }
+    report = promotion_report_html(record)
+    assert "production version none" in report and "no production version yet" in report
+    assert "Significance" not in report and "Label spaces" not in report
+    assert re.search(r'<td class="l">a</td><td>5</td><td>0\.909</td>', report)
+    assert re.search(r'<td class="l">2024</td><td>10</td><td>0\.900</td>', report)

@@ -47,7 +47,7 @@ def served(serving: ModuleType, tiny_classifier: TextClassifier, tmp_path_factor
     """The serving class loaded from the directory the library saves."""
     model_dir = tmp_path_factory.mktemp("served") / "model"
     tiny_classifier.save(model_dir)
-    model = serving.ArxivClassifier(model_dir=str(model_dir), max_batch=len(PAPERS))
+    model = serving.ArxivClassifier(model_dir=str(model_dir), max_batch=len(PAPERS), request_log=False)
     model.load()
     return model
 

@@ -139,3 +139,110 @@ def test_bf16_on_cpu_runs_the_fp32_loop(minilm: Build) -> None:
 def test_asking_for_cuda_without_a_gpu_says_what_to_use(minilm: Build) -> None:
     with pytest.raises(RuntimeError, match="no CUDA device is visible; use 'auto' or 'cpu'"):
         train_classifier(minilm(), TEXTS, LABELS, VAL_TEXTS, VAL_LABELS, settings(device="cuda"))
+
+
+# --------------------------------------------------------------------------------------------
+# Recipe options: class-weighted loss, head-first training
+# --------------------------------------------------------------------------------------------
+
+
+def test_class_weights_by_hand() -> None:
+    """Three of class 0, one of class 1, none of class 2: n / (k * n_c) over the k=2 present classes."""
+    labels = [0, 0, 0, 1]
+    assert modeling.class_weights(labels, 3, "none") is None
+    balanced = modeling.class_weights(labels, 3, "balanced")
+    assert balanced is not None
+    assert balanced.tolist() == pytest.approx([4 / 6, 2.0, 2.0])  # the absent class gets the largest weight
+    sqrt = modeling.class_weights(labels, 3, "sqrt")
+    assert sqrt is not None
+    assert sqrt.tolist() == pytest.approx([(4 / 6) ** 0.5, 2**0.5, 2**0.5])
+    with pytest.raises(ValueError, match="unknown class weighting 'inverse'"):
+        modeling.class_weights(labels, 3, "inverse")
+
+
+@pytest.mark.parametrize("weighting", ["none", "balanced"])
+def test_the_training_loss_is_weighted_by_class(minilm: Build, weighting: str) -> None:
+    """One batch, no dropout, a learning rate too small to move anything: the epoch's loss is the weighted CE."""
+    texts, labels = VISION + LANGUAGE[:2], [0] * len(VISION) + [1] * 2
+    clf = minilm()
+    for module in clf.model.modules():  # dropout layers, and the attention's dropout given to sdpa
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+        if hasattr(module, "dropout_prob"):
+            setattr(module, "dropout_prob", 0.0)  # noqa: B010 - typed Module attributes are Tensor | Module
+    logits, _ = modeling.batched_forward(clf.model, clf.tokenizer, texts, clf.max_length)
+    target = torch.tensor(labels)
+    weight = modeling.class_weights(labels, 2, weighting)
+    expected = torch.nn.functional.cross_entropy(torch.from_numpy(logits), target, weight=weight)
+    unweighted = torch.nn.functional.cross_entropy(torch.from_numpy(logits), target)
+
+    result = train_classifier(
+        clf,
+        texts,
+        labels,
+        VAL_TEXTS,
+        VAL_LABELS,
+        settings(batch_size=len(texts), learning_rate=1e-12, class_weighting=weighting),
+    )
+
+    assert result.history[0]["train_loss"] == pytest.approx(float(expected), abs=1e-4)
+    if weighting == "balanced":  # the minority class's errors count 5x more: the loss differs from plain CE
+        assert abs(float(expected) - float(unweighted)) > 1e-3
+
+
+def test_head_features_are_what_the_head_reads(minilm: Build) -> None:
+    clf = minilm()
+    features = modeling.head_features(clf.model, clf.tokenizer, TEXTS, clf.max_length, batch_size=5)
+    logits, _ = modeling.batched_forward(clf.model, clf.tokenizer, TEXTS, clf.max_length)
+    with torch.inference_mode():
+        from_features = modeling._head(clf.model)(torch.from_numpy(features)).numpy()
+    np.testing.assert_allclose(from_features, logits, atol=1e-5)
+
+
+def test_head_warm_up_trains_the_head_alone_and_reports_the_models_own_scores(minilm: Build) -> None:
+    clf = minilm()
+    before = snapshot(clf.model)
+
+    scores = modeling.warm_up_head(clf, TEXTS, LABELS, VAL_TEXTS, VAL_LABELS, settings(head_warmup_epochs=10))
+
+    after = clf.model.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed == {"classifier.weight", "classifier.bias"}
+    loss, preds = modeling.evaluate_loss_and_preds(clf, VAL_TEXTS, VAL_LABELS, 64)
+    assert scores["val_loss"] == pytest.approx(loss, abs=1e-5)
+    assert scores["val_accuracy"] == pytest.approx(float(np.mean(preds == np.array(VAL_LABELS))))
+    assert scores["val_macro_f1"] == 1.0, "two well separated topics: the warmed-up head gets them all"
+
+
+def test_the_warmed_up_head_is_kept_when_fine_tuning_does_worse(minilm: Build, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Head warm-up is epoch 0 of the best-epoch choice: a fine-tune scored all wrong is rolled back to it."""
+    clf = minilm()
+    warmed: dict[str, torch.Tensor] = {}
+    real_warm_up = modeling.warm_up_head
+
+    def warm_up(*args: Any, **kwargs: Any) -> dict[str, float]:
+        scores = real_warm_up(*args, **kwargs)
+        warmed.update(snapshot(clf.model))
+        return scores
+
+    real_evaluate = modeling.evaluate_loss_and_preds
+
+    def evaluate(*args: Any) -> tuple[float, np.ndarray]:
+        loss, _preds = real_evaluate(*args)
+        return loss, 1 - np.array(VAL_LABELS)
+
+    monkeypatch.setattr(modeling, "warm_up_head", warm_up)
+    monkeypatch.setattr(modeling, "evaluate_loss_and_preds", evaluate)
+    result = train_classifier(clf, TEXTS, LABELS, VAL_TEXTS, VAL_LABELS, settings(head_warmup_epochs=10))
+
+    assert result.head_warmup["val_macro_f1"] == 1.0 and result.history[0]["val_macro_f1"] == 0.0
+    assert result.best_epoch == 0 and result.best_val_macro_f1 == 1.0
+    final = clf.model.state_dict()
+    assert all(torch.equal(final[k], warmed[k]) for k in final)
+
+
+def test_head_warm_up_needs_a_linear_head(minilm: Build) -> None:
+    clf = minilm()
+    clf.model.classifier = torch.nn.Sequential(torch.nn.Linear(384, 2))
+    with pytest.raises(ValueError, match="head_warmup_epochs needs a model whose `classifier` is one linear layer"):
+        train_classifier(clf, TEXTS, LABELS, VAL_TEXTS, VAL_LABELS, settings(head_warmup_epochs=1))
