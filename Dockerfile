@@ -7,7 +7,8 @@
 #               docker build --target pipeline --build-arg TORCH_VARIANT=cpu -t arxiv-pipeline .
 #               docker build --target pipeline --build-arg TORCH_VARIANT=cu126 -t arxiv-pipeline-gpu .
 #   serving   the Seldon Core 1.18 microservice: serving/requirements.lock (the file the local deployer's
-#             serving virtualenv installs) and serving/arxiv_model.py, nothing else of the repository.
+#             serving virtualenv installs) and the serving modules (serving/arxiv_model.py and the
+#             request_logger.py it imports), nothing else of the repository.
 #               docker build --target serving -t arxiv-serving .
 #
 # Both install their lock file before copying any source, so editing code does not re-run the install.
@@ -71,7 +72,8 @@ RUN pip install --compile --extra-index-url https://download.pytorch.org/whl/cpu
  && rm /tmp/serving-requirements.lock
 
 WORKDIR /microservice
-COPY serving/arxiv_model.py /microservice/arxiv_model.py
+# The serving class and its sibling modules (it imports them by plain name from /microservice).
+COPY serving/arxiv_model.py serving/request_logger.py /microservice/
 RUN python -m compileall -q /microservice
 
 # Seldon's storage initializer (an init container) copies modelUri to /mnt/models; the class reads

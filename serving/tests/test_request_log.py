@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from arxiv_model import REQUEST_LOG_FILE, ArxivClassifier, RequestLog, RequestLogError
+from arxiv_model import ArxivClassifier
+from request_logger import REQUEST_LOG_FILE, RequestLog, RequestLogError
 
 PAPER = {"title": "Attention for image models", "summary": "A vision network learning attention of the image."}
 OTHER = {"title": "A language agent", "summary": "The agent model of language learning."}

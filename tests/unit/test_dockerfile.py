@@ -9,24 +9,27 @@ uses for its build context too).
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import shlex
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 import pytest
 
 from deployers.serving_env import REPO_ROOT, SERVING_LOCK
+from tests.unit.serving_modules import sibling_imports
 
 DOCKERFILE = REPO_ROOT / "Dockerfile"
 DOCKERIGNORE = REPO_ROOT / ".dockerignore"
 PIPELINE_LOCK = "requirements/pipeline.lock"
 SERVING_LOCK_FILE = SERVING_LOCK.relative_to(REPO_ROOT).as_posix()
 SERVING_CLASS_FILE = "serving/arxiv_model.py"
+#: The serving class's file and the serving/ modules it imports (by plain name, as siblings), transitively.
+SERVING_MODULES = sorted(p.relative_to(REPO_ROOT).as_posix() for p in sibling_imports(REPO_ROOT / SERVING_CLASS_FILE))
 #: The commands the RUN scripts may call; anything else fails the simulation ("not found").
 RECORDED = ("pip", "python", "groupadd", "useradd", "chown", "rm")
 
@@ -163,6 +166,19 @@ def image_path(layer: Layer, path: str) -> str:
     return str(PurePosixPath(layer.workdir) / path)
 
 
+def image_files(layers: list[Layer]) -> dict[str, str]:
+    """Image path -> repository path of every file COPY puts in (several sources, or a `dir/`, copy into it)."""
+    files: dict[str, str] = {}
+    for layer in layers:
+        if layer.keyword != "COPY":
+            continue
+        sources, dest = copy_parts(layer.args)
+        into_dir = dest.endswith("/") or len(sources) > 1
+        for source in sources:
+            files[image_path(layer, f"{dest.rstrip('/')}/{PurePosixPath(source).name}" if into_dir else dest)] = source
+    return files
+
+
 def pip_installs(layers: list[Layer]) -> list[tuple[int, list[str]]]:
     return [(i, argv) for i, layer in enumerate(layers) for argv in layer.commands if argv[:2] == ["pip", "install"]]
 
@@ -226,10 +242,19 @@ def test_torch_variant_build_arg_picks_the_torch_index(
     assert "--index-url" not in argv, "PyPI stays the main index (the lock's other packages come from there)"
 
 
-def test_the_serving_image_holds_only_the_serving_class_and_its_lock(stages: dict[str, Stage], tmp_path: Path) -> None:
+def test_the_serving_modules_are_found_through_the_class_imports() -> None:
+    """The walk SERVING_MODULES comes from follows sibling imports (else the checks below would pass vacuously)."""
+    assert SERVING_CLASS_FILE in SERVING_MODULES
+    assert "serving/request_logger.py" in SERVING_MODULES, SERVING_MODULES
+    assert "serving/launch_local.py" not in SERVING_MODULES, "the local launcher is not part of the image"
+
+
+def test_the_serving_image_holds_only_the_serving_modules_and_its_lock(
+    stages: dict[str, Stage], tmp_path: Path
+) -> None:
     layers = build(stages, "serving", tmp_path)
     copied = sorted(s for layer in layers if layer.keyword in ("COPY", "ADD") for s in copy_parts(layer.args)[0])
-    assert copied == sorted([SERVING_LOCK_FILE, SERVING_CLASS_FILE]), copied
+    assert copied == sorted([SERVING_LOCK_FILE, *SERVING_MODULES]), copied
     _at, argv = installed_lock(layers, SERVING_LOCK_FILE)
     assert "https://download.pytorch.org/whl/cpu" in argv, "the serving image takes torch's CPU wheel"
     # Nothing of the pipeline environment is installed on the way.
@@ -272,23 +297,32 @@ def test_the_serving_entrypoint_imports_the_class_every_deployer_serves(
     # Parameters come from each deployment (PREDICTIVE_UNIT_PARAMETERS), not baked into the image.
     assert "--parameters" not in command
 
-    # The module resolves, on the image's PYTHONPATH, to a file copied from the repo, which defines the class.
+    # The class imports from the image's PYTHONPATH holding only what was copied there: the module and the
+    # siblings it imports sit in one of those directories, and nothing of the project is needed.
     module, _, class_name = SERVING_CLASS.rpartition(".")
-    final = layers[-1]
-    copied = {
-        image_path(layer, copy_parts(layer.args)[1]): copy_parts(layer.args)[0][0]
-        for layer in layers
-        if layer.keyword == "COPY"
-    }
-    search = [d for d in final.env.get("PYTHONPATH", "").split(":") if d]
-    found = [copied[f"{d}/{module}.py"] for d in search if f"{d}/{module}.py" in copied]
-    assert found, f"{module}.py is not copied into a PYTHONPATH directory ({search})"
-    source = found[0]
-    spec = importlib.util.spec_from_file_location(module, REPO_ROOT / source)
-    assert spec is not None and spec.loader is not None
-    loaded = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(loaded)
-    assert isinstance(getattr(loaded, class_name, None), type)
+    search = [d for d in layers[-1].env.get("PYTHONPATH", "").split(":") if d]
+    copied = image_files(layers)
+    assert any(f"{d}/{module}.py" in copied for d in search), f"{module}.py is not copied into {search}"
+    root = tmp_path / "image"
+    for where, source in copied.items():
+        if any(where.startswith(d.rstrip("/") + "/") for d in search):
+            (root / where.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(REPO_ROOT / source, root / where.lstrip("/"))
+    check = (
+        f"import sys, {module}; assert isinstance({module}.{class_name}, type); "
+        "leaked = sorted(m for m in sys.modules if m.split('.')[0] in ('arxiv_classifier', 'deployers', 'steps')); "
+        "assert not leaked, leaked"
+    )
+    pythonpath = ":".join(str(root / d.lstrip("/")) for d in search)
+    run = subprocess.run(
+        [sys.executable, "-P", "-c", check],
+        cwd=tmp_path,
+        env={"PYTHONPATH": pythonpath, "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 0, f"{SERVING_CLASS} does not import from the image's files alone: {run.stderr[-800:]}"
 
 
 def test_the_serving_image_matches_the_pod_the_gke_deployer_declares(stages: dict[str, Stage], tmp_path: Path) -> None:
@@ -387,7 +421,7 @@ def test_dockerignore_keeps_data_envs_and_runs_out_and_the_source_in(tmp_path: P
     from docker.utils.build import exclude_paths
 
     source = _repo_files()
-    needed = [PIPELINE_LOCK, SERVING_LOCK_FILE, SERVING_CLASS_FILE, "steps/data/data_loader.py", "run.py"]
+    needed = [PIPELINE_LOCK, SERVING_LOCK_FILE, *SERVING_MODULES, "steps/data/data_loader.py", "run.py"]
     for rel in {*source, *needed, *EXCLUDED}:
         path = tmp_path / rel
         path.parent.mkdir(parents=True, exist_ok=True)

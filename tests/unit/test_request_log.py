@@ -1,12 +1,11 @@
 """Reading the request log: what the serving class writes, read back here (local directories and gs://).
 
-The writer is `serving/arxiv_model.py`'s `RequestLog`, imported by file path (the serving class may not
-import the project, so this is where the two meet).
+The writer is `serving/request_logger.py`'s `RequestLog`, used by `serving/arxiv_model.py`'s class; both are
+imported by file path (the serving modules may not import the project, so this is where the two meet).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import socket
 from collections.abc import Iterator
@@ -19,17 +18,17 @@ import pytest
 
 from arxiv_classifier.classifier import TextClassifier
 from arxiv_classifier.request_log import COLUMNS, LOG_FILE, read_request_log, request_log_uri
-
-SERVING_MODULE = Path(__file__).resolve().parents[2] / "serving" / "arxiv_model.py"
+from tests.unit.serving_modules import load_serving_module
 
 
 @pytest.fixture(scope="module")
 def serving() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("serving_arxiv_model_log", SERVING_MODULE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_serving_module("arxiv_model", "serving_arxiv_model_log")
+
+
+@pytest.fixture(scope="module")
+def writer() -> ModuleType:
+    return load_serving_module("request_logger", "serving_request_logger")
 
 
 def _record(time: str, version: str = "3", title: str = "t", **extra: Any) -> dict[str, Any]:
@@ -144,10 +143,10 @@ def emulated_gcs(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 
 
 def test_reads_what_the_serving_class_uploaded_to_a_bucket(
-    serving: ModuleType, emulated_gcs: str, tmp_path: Path
+    writer: ModuleType, emulated_gcs: str, tmp_path: Path
 ) -> None:
     uri = request_log_uri(f"{emulated_gcs}/zenml", "arxiv-classifier")
-    log = serving.RequestLog(uri, spool_dir=str(tmp_path / "spool"))
+    log = writer.RequestLog(uri, spool_dir=str(tmp_path / "spool"))
     log.start()
     read = []
     for t in ("2026-01-01T00:00:00.000Z", "2026-01-02T00:00:00.000Z"):

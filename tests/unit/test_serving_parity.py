@@ -2,13 +2,12 @@
 
 `serving/arxiv_model.py` runs in its own environment and may not import the project, so it keeps its
 own text normalisation and forward pass. Here, in the project's environment (torch and transformers
-are in both), it is imported by file path and compared with `arxiv_classifier` on the same model.
+are in both), it is imported by file path (with its sibling modules) and compared with `arxiv_classifier`
+on the same model.
 """
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -19,8 +18,7 @@ import pytest
 from arxiv_classifier.classifier import TextClassifier
 from arxiv_classifier.data import _join_columns, join_text, normalise_text
 from arxiv_classifier.modeling import batched_forward, encode
-
-SERVING_MODULE = Path(__file__).resolve().parents[2] / "serving" / "arxiv_model.py"
+from tests.unit.serving_modules import load_serving_module
 
 PAPERS = [
     ("Attention for image models", "A vision network learning attention of the image."),
@@ -35,11 +33,7 @@ PAPERS = [
 
 @pytest.fixture(scope="module")
 def serving() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("serving_arxiv_model", SERVING_MODULE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_serving_module("arxiv_model", "serving_arxiv_model")
 
 
 @pytest.fixture(scope="module")
