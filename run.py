@@ -282,16 +282,9 @@ def _require(check: Callable[..., None], *names: str) -> None:
 
 def failure_message(exc: BaseException) -> str:
     """The message of the gate / smoke-test / deployer failure behind a pipeline failure, if that is what it was."""
-    from deployers.errors import DeploymentError
-    from steps.deployment.deployment_gate import DeploymentBlocked
-    from steps.deployment.smoke_tester import SmokeTestFailed
+    from pipelines.deployment import deployment_failure
 
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, DeploymentBlocked | SmokeTestFailed | DeploymentError):
-            return str(seen)
-        seen = seen.__cause__ or seen.__context__
-    return f"{exc} (the failing step's message is above)"
+    return deployment_failure(exc) or f"{exc} (the failing step's message is above)"
 
 
 def run_training(args: argparse.Namespace) -> int:

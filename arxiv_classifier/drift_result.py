@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from arxiv_classifier.reports import inline_table
+
 if TYPE_CHECKING:
     from arxiv_classifier.config import DriftConfig
 
@@ -171,13 +173,6 @@ class DriftResult:
         """
         esc = html.escape
         colour = _COLOURS.get(self.status, "#cf222e")
-        cell = "border:1px solid #d0d7de;padding:4px 8px;text-align:left"
-        table = "border-collapse:collapse;margin:8px 0;font-size:14px"
-
-        def render(headers: list[str], rows: list[list[str]]) -> str:
-            head = "".join(f'<th style="{cell};background:#f6f8fa">{esc(h)}</th>' for h in headers)
-            body = "".join("<tr>" + "".join(f'<td style="{cell}">{v}</td>' for v in row) + "</tr>" for row in rows)
-            return f'<table style="{table}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
         def heading(text: str) -> str:
             return f'<h3 style="margin:12px 0 4px 0">{esc(text)}</h3>'
@@ -205,7 +200,7 @@ class DriftResult:
                 ]
                 for c in self.checks
             ]
-            parts.append(render(["check", "kind", "method", "score", "threshold", "drifted"], rows))
+            parts.append(inline_table(["check", "kind", "method", "score", "threshold", "drifted"], rows))
         if self.column_means:
             rows = []
             for name, d in self.column_means.items():
@@ -217,13 +212,13 @@ class DriftResult:
                     digits = 4 if name == "unk_rate" else 1
                     cells = [_fmt(ref, digits), _fmt(cur, digits)]
                 rows.append([esc(name), *cells])
-            parts += [heading("Feature means"), render(["feature", "reference", "current"], rows)]
+            parts += [heading("Feature means"), inline_table(["feature", "reference", "current"], rows)]
         if self.label_shares:
             rows = [
                 [esc(label), f"{d.get('reference', 0.0):.1%}", f"{d.get('current', 0.0):.1%}"]
                 for label, d in self.label_shares.items()
             ]
-            parts += [heading("Predicted labels (share)"), render(["label", "reference", "current"], rows)]
+            parts += [heading("Predicted labels (share)"), inline_table(["label", "reference", "current"], rows)]
         parts.append("</div>")
         return "\n".join(parts)
 

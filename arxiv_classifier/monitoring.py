@@ -21,6 +21,7 @@ from arxiv_classifier.config import MonitorConfig
 from arxiv_classifier.constants import COL_DATE, COL_ID, COL_TEXT, OTHER_LABEL
 from arxiv_classifier.drift_result import gate_status
 from arxiv_classifier.endpoint import SMOKE_REQUEST_PREFIX
+from arxiv_classifier.reports import inline_table
 
 Verdict = Literal["healthy", "drifted", "decayed", "inconclusive"]
 #: Metadata keys, on the monitoring run and the monitored model version: the verdict record (written by
@@ -289,13 +290,6 @@ def report_html(record: Mapping[str, Any], history: Sequence[Mapping[str, Any]])
         history: earlier runs' records, any order (shown oldest first, this run last).
     """
     esc = html.escape
-    cell = "border:1px solid #d0d7de;padding:4px 8px;text-align:left"
-    table = "border-collapse:collapse;margin:8px 0;font-size:14px"
-
-    def render(headers: list[str], rows: list[list[str]]) -> str:
-        head = "".join(f'<th style="{cell};background:#f6f8fa">{esc(h)}</th>' for h in headers)
-        body = "".join("<tr>" + "".join(f'<td style="{cell}">{v}</td>' for v in row) + "</tr>" for row in rows)
-        return f'<table style="{table}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
     def coloured(verdict: str) -> str:
         return f'<b style="color:{_COLOURS.get(verdict, "#cf222e")}">{esc(verdict)}</b>'
@@ -321,7 +315,7 @@ def report_html(record: Mapping[str, Any], history: Sequence[Mapping[str, Any]])
         for c in record.get("checks") or []
     ]
     if check_rows:
-        parts.append(render(["check", "value", "limit", "failed"], check_rows))
+        parts.append(inline_table(["check", "value", "limit", "failed"], check_rows))
     decay = record.get("decay")
     if decay:
         parts.append(
@@ -352,7 +346,7 @@ def report_html(record: Mapping[str, Any], history: Sequence[Mapping[str, Any]])
         )
     parts += [
         '<h3 style="margin:12px 0 4px 0">Checks over time</h3>',
-        render(
+        inline_table(
             [
                 "checked (UTC)",
                 "version",

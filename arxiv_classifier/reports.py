@@ -23,6 +23,22 @@ _CSS = (
 )
 
 
+_CELL = "border:1px solid #d0d7de;padding:4px 8px;text-align:left"
+_TABLE = "border-collapse:collapse;margin:8px 0;font-size:14px"
+
+
+def inline_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A table with inline styles only, for the dashboard's sandboxed preview (no stylesheet, no script).
+
+    Args:
+        headers: column titles (escaped here).
+        rows: cells, already HTML (callers escape or mark up their values).
+    """
+    head = "".join(f'<th style="{_CELL};background:#f6f8fa">{html.escape(h)}</th>' for h in headers)
+    body = "".join("<tr>" + "".join(f'<td style="{_CELL}">{v}</td>' for v in row) + "</tr>" for row in rows)
+    return f'<table style="{_TABLE}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
 def _table(frame: pd.DataFrame, bar_column: str | None = None) -> str:
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in [frame.index.name or "", *frame.columns])
     rows = []

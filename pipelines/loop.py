@@ -158,16 +158,9 @@ def _fresh(run: Any) -> Any:
 
 def _failure(exc: BaseException) -> str:
     """The gate / smoke-test / deployer message behind a failed deployment run, else the exception itself."""
-    from deployers.errors import DeploymentError
-    from steps.deployment.deployment_gate import DeploymentBlocked
-    from steps.deployment.smoke_tester import SmokeTestFailed
+    from pipelines.deployment import deployment_failure
 
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, DeploymentBlocked | SmokeTestFailed | DeploymentError):
-            return str(seen)
-        seen = seen.__cause__ or seen.__context__
-    return f"{type(exc).__name__}: {exc}"
+    return deployment_failure(exc) or f"{type(exc).__name__}: {exc}"
 
 
 def redeploy(config: MonitorRunConfig) -> tuple[Any, bool, str]:

@@ -28,7 +28,7 @@ from arxiv_classifier.endpoint import check_contract, health, metrics, predict
 from deployers.deployments import DEPLOYER_STEP, current_deployments
 from tests.conftest import REPO_ROOT
 
-pytestmark = [pytest.mark.slow, pytest.mark.pipeline]
+pytestmark = [pytest.mark.slow, pytest.mark.pipeline, pytest.mark.usefixtures("delete_servers_afterwards")]
 
 QUICK_DEPLOY = REPO_ROOT / "configs" / "deploy_quick.yaml"
 SAME_PERIOD = {
@@ -59,15 +59,6 @@ def last_deploy_run() -> Any:
 
 def running_services(model_name: str) -> list[Any]:
     return [s for s in current_deployments(Client().active_stack.model_deployer, model_name) if s.is_running]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def delete_servers_afterwards(training_run):  # type: ignore[no-untyped-def]
-    yield
-    deployer = Client().active_stack.model_deployer
-    if deployer is not None:
-        for service in deployer.find_model_server():
-            deployer.delete_model_server(service.uuid, force=True)
 
 
 @dataclass

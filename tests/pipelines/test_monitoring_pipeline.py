@@ -24,7 +24,12 @@ from arxiv_classifier.monitoring import ACTIONABLE, ACTIONS_KEY, RECORD_KEY
 from tests.conftest import REPO_ROOT
 
 # Four pipeline runs (monitor, retrain, deploy, monitor again) after the session's quick training.
-pytestmark = [pytest.mark.slow, pytest.mark.pipeline, pytest.mark.timeout(3600)]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.pipeline,
+    pytest.mark.timeout(3600),
+    pytest.mark.usefixtures("delete_servers_afterwards"),
+]
 
 MONITOR_QUICK = REPO_ROOT / "configs" / "monitor_quick.yaml"
 
@@ -35,15 +40,6 @@ def monitoring_runs() -> list[Any]:
 
 def training_runs() -> list[Any]:
     return list(Client().list_pipeline_runs(pipeline_name="training_pipeline", size=50).items)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def delete_servers_afterwards(training_run):  # type: ignore[no-untyped-def]
-    yield
-    deployer = Client().active_stack.model_deployer
-    if deployer is not None:
-        for service in deployer.find_model_server():
-            deployer.delete_model_server(service.uuid, force=True)
 
 
 @dataclass
