@@ -83,3 +83,9 @@ def no_model_server_outlives_the_tests():  # type: ignore[no-untyped-def]
         if any("launch_local.py" in part for part in cmdline) and any(_ZENML_DIR in part for part in cmdline):
             with contextlib.suppress(psutil.Error):
                 proc.terminate()
+
+
+def pytest_collection_modifyitems(config, items):  # type: ignore[no-untyped-def]
+    """Run the monitoring loop's pipeline test last: it retrains and promotes a new production version
+    in the session's store, and the training-pipeline tests inspect the first (quick) version."""
+    items.sort(key=lambda item: item.nodeid.startswith("tests/pipelines/test_monitoring_pipeline.py"))
