@@ -63,6 +63,15 @@ class SplitConfig(_Strict):
         3, ge=1, description="window strategy: months of validation papers, ending where test starts."
     )
     test_months: int = Field(3, ge=1, description="window strategy: the newest months before data.as_of, for test.")
+    min_test_rows: int | None = Field(
+        None,
+        ge=1,
+        description="window strategy: widen test back a month at a time until it holds at least this many dated "
+        "papers (where the data has a gap); null: exactly test_months.",
+    )
+    min_validation_rows: int | None = Field(
+        None, ge=1, description="window strategy: the same widening for validation (from where test starts)."
+    )
 
     @field_validator("train_end", "test_start")
     @classmethod
@@ -535,6 +544,60 @@ class MonitorRunConfig(_Strict):
         description="The deployment gate's drift check, thresholds and all; drift.current is the papers read "
         "when monitor.source is 'arrived' (and samples the served ones with its max_rows and seed).",
     )
+
+
+class ReplayConfig(_Strict):
+    """The loop replayed over real history: `python benchmarks/replay.py --config`.
+
+    At the first date a version is trained on the window before it; at each later date the monitor
+    reads the labelled papers that arrived since the previous date and the loop acts (retrain as of
+    that date, promote if significantly better, deploy through the gate). After each date's action,
+    the period up to the next date is scored: the first version, the version in production, and
+    TF-IDF retrained on the same window.
+    """
+
+    model_name: str = Field(
+        "arxiv-classifier-replay", description="The replay's own ZenML Model, apart from the one you serve."
+    )
+    dates: list[date] = Field(
+        default_factory=lambda: [date(2023, 1, 1), date(2024, 1, 1), date(2025, 1, 1), date(2026, 1, 1)],
+        min_length=2,
+        description="The as-of dates, oldest first: the first trains the first version; each later one runs the loop.",
+    )
+    until: date | None = Field(
+        None, description="End of the last period scored; null: the day after the newest labelled paper."
+    )
+    train_config: str = Field(
+        "configs/train_recent.yaml", description="The window training config (the first version and every retrain)."
+    )
+    monitor_config: str = Field(
+        "configs/monitor.yaml", description="The monitor's thresholds; its papers are replaced by the replay's."
+    )
+    deploy_config: str = Field(
+        "configs/deploy.yaml", description="The deployment (gate + server); its feed is the papers since the last date."
+    )
+    papers: CurrentDataConfig = Field(
+        default_factory=lambda: CurrentDataConfig(  # type: ignore[call-arg]
+            source="${DATA_DIR}/arxiv/papers.csv.gz",
+            strip_pattern=None,
+            date_field="published_date",
+            label_field="category",
+            max_rows=2000,
+        ),
+        description="The labelled papers: each period's are scored (max_rows of them); the monitor and the gate "
+        "read monitor_rows of those that arrived since the previous date.",
+    )
+    monitor_rows: int = Field(1000, ge=1, description="Papers the monitor and the gate read at each date.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ReplayConfig:
+        if any(b <= a for a, b in zip(self.dates, self.dates[1:], strict=False)):
+            raise ValueError(f"dates must be strictly increasing, got {[d.isoformat() for d in self.dates]}")
+        if self.until is not None and self.until <= self.dates[-1]:
+            raise ValueError(f"until {self.until} must be after the last date {self.dates[-1]}")
+        if not (self.papers.date_field and self.papers.label_field):
+            raise ValueError("papers needs date_field and label_field: the replay scores labelled, dated papers")
+        return self
 
 
 def expand_path_vars(value: str) -> str:

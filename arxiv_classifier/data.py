@@ -393,12 +393,25 @@ class DataWindow:
         }
 
 
+def _widened(start: pd.Timestamp, end: pd.Timestamp, dates: pd.Series, min_rows: int | None) -> pd.Timestamp:
+    """`start`, moved back a month at a time until [start, end) holds `min_rows` dates (or none is older)."""
+    if min_rows is None or dates.empty:
+        return start
+    oldest = dates.min()
+    while int(((dates >= start) & (dates < end)).sum()) < min_rows and start > oldest:
+        start = start - pd.DateOffset(months=1)
+    return start
+
+
 def data_window(df: pd.DataFrame, cfg: DataConfig) -> DataWindow | None:
     """The date ranges of the configured split; None for the strategies that do not split by date.
 
     For 'window', `as_of` defaults to the day after the newest dated row of `df`, so the newest
     labelled paper is in test. Test is the last `test_months` before `as_of`, validation the
     `validation_months` before test, train the `train_months` before validation (null: all before).
+    With `min_test_rows` / `min_validation_rows`, a window over a gap in the data is widened back a
+    month at a time until it holds that many dated rows (arXiv here has ~15 papers a month from
+    2024-05 to 2025-02, so a 3-month test window as of 2025-01-01 would hold 55 papers).
 
     Raises:
         DataError: the 'window' strategy without `data.as_of` on a frame with no dated row.
@@ -418,8 +431,11 @@ def data_window(df: pd.DataFrame, cfg: DataConfig) -> DataWindow | None:
         if pd.isna(newest):
             raise DataError("the window split needs dated rows to default data.as_of; set data.as_of (--as-of)")
         as_of = pd.Timestamp(newest).normalize() + pd.Timedelta(days=1)
-    test_start = as_of - pd.DateOffset(months=split.test_months)
-    validation_start = test_start - pd.DateOffset(months=split.validation_months)
+    dates = df[COL_DATE].dropna() if COL_DATE in df else pd.Series(dtype="datetime64[ns]")
+    test_start = _widened(as_of - pd.DateOffset(months=split.test_months), as_of, dates, split.min_test_rows)
+    validation_start = _widened(
+        test_start - pd.DateOffset(months=split.validation_months), test_start, dates, split.min_validation_rows
+    )
     train_start = None if split.train_months is None else validation_start - pd.DateOffset(months=split.train_months)
     return DataWindow(
         "window",

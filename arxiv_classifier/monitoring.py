@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import date, timedelta
 from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
 
 from arxiv_classifier.config import MonitorConfig
@@ -232,6 +233,49 @@ def decide(drift_check: Mapping[str, Any], decay: Decay | None, cfg: MonitorConf
     else:
         verdict = "healthy"
     return MonitorDecision(verdict, reasons, rows, status, decay_judged)
+
+
+def decay_noise(
+    truth: np.ndarray,
+    predicted: np.ndarray,
+    classes: np.ndarray,
+    sizes: list[int],
+    resamples: int,
+    seed: int,
+    quantiles: tuple[float, ...] = (0.95, 0.99),
+) -> dict[int, dict[str, dict[str, float]]]:
+    """Per monitored size n: the drop (points) of accuracy and macro-F1 where nothing decayed: its sd and quantiles.
+
+    What the decay thresholds are calibrated on (`benchmarks/calibrate_monitor.py`). Each resample
+    draws the version's test figure from a bootstrap of all its test rows and the monitored figure
+    from n draws of the same rows, so the two differ by sampling alone.
+
+    Args:
+        truth / predicted: label indices of the version's test rows (-1: outside its label space).
+        classes: the indices macro-F1 averages over (the version's labels).
+    """
+    from arxiv_classifier.metrics import prediction_metrics
+
+    rng = np.random.default_rng(seed)
+    total = len(truth)
+    out: dict[int, dict[str, dict[str, float]]] = {}
+    for n in sizes:
+        drops: dict[str, list[float]] = {"accuracy": [], "macro_f1": []}
+        for _ in range(resamples):
+            test = rng.integers(0, total, total)
+            monitored = rng.integers(0, total, n)
+            a = prediction_metrics(truth[test], predicted[test], classes)
+            b = prediction_metrics(truth[monitored], predicted[monitored], classes)
+            for metric in drops:
+                drops[metric].append(100.0 * (a[metric] - b[metric]))
+        out[n] = {
+            metric: {
+                "sd": float(np.std(values)),
+                **{f"q{round(q * 100)}": float(np.quantile(values, q)) for q in quantiles},
+            }
+            for metric, values in drops.items()
+        }
+    return out
 
 
 def monitor_window(cfg: MonitorConfig, today: date, data_end: date | None = None) -> tuple[date | None, date]:

@@ -4,7 +4,7 @@ from zenml import pipeline
 
 from arxiv_classifier.config import MonitorRunConfig
 from arxiv_classifier.constants import MONITORING_PIPELINE
-from steps import decay_evaluator, drift_checker, monitor_reporter, monitored_papers_loader
+from steps import decay_evaluator, drift_checker, model_history_reporter, monitor_reporter, monitored_papers_loader
 
 
 @pipeline(name=MONITORING_PIPELINE, enable_cache=False)
@@ -17,4 +17,7 @@ def monitoring_pipeline(config: MonitorRunConfig) -> None:
     papers, window = monitored_papers_loader(config=config)
     drift_result, _report, _summary = drift_checker(config=config.drift, current=papers)
     decay = decay_evaluator(papers=papers, batch_size=config.drift.batch_size)
-    monitor_reporter(drift_result=drift_result, decay=decay, window=window, config=config.monitor)
+    verdict, _monitoring_report = monitor_reporter(
+        drift_result=drift_result, decay=decay, window=window, config=config.monitor
+    )
+    model_history_reporter(latest=verdict)

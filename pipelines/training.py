@@ -8,7 +8,15 @@ from zenml.config import ResourceSettings
 
 from arxiv_classifier.config import ResourcesConfig, RunConfig
 from arxiv_classifier.constants import PREPARED_DATASET
-from steps import baseline_trainer, data_loader, data_preparer, model_evaluator, model_promoter, model_trainer
+from steps import (
+    baseline_trainer,
+    data_loader,
+    data_preparer,
+    model_evaluator,
+    model_history_reporter,
+    model_promoter,
+    model_trainer,
+)
 
 #: ZenML settings key of the Vertex orchestrator's settings; ignored (not an error) on stacks without one.
 VERTEX_SETTINGS_KEY = "orchestrator.vertex"
@@ -71,7 +79,7 @@ def training_pipeline(config: RunConfig, data_fingerprint: str = "", dataset_ver
         config=config.evaluation,
         train=config.train,
     )
-    model_promoter(
+    decision, _promotion_report = model_promoter(
         dataset=dataset,
         test_metrics=test_metrics,
         test_predictions=test_predictions,
@@ -80,3 +88,4 @@ def training_pipeline(config: RunConfig, data_fingerprint: str = "", dataset_ver
         evaluation=config.evaluation,
         train=config.train,
     )
+    model_history_reporter(latest=decision)

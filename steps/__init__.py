@@ -13,6 +13,7 @@ from steps.monitoring.decay_evaluator import decay_evaluator
 from steps.monitoring.monitor_reporter import monitor_reporter
 from steps.monitoring.monitored_papers_loader import monitored_papers_loader
 from steps.promotion.model_promoter import model_promoter
+from steps.reporting.model_history_reporter import model_history_reporter
 from steps.training.baseline_trainer import baseline_trainer
 from steps.training.model_evaluator import model_evaluator
 from steps.training.model_trainer import model_trainer
@@ -27,6 +28,7 @@ __all__ = [
     "drift_checker",
     "endpoint_deployer",
     "model_evaluator",
+    "model_history_reporter",
     "model_promoter",
     "model_trainer",
     "monitor_reporter",

@@ -26,6 +26,33 @@ def classifier_artifact(model: Any) -> Any:
     return artifact
 
 
+def label_space(model: Any) -> list[str]:
+    """The labels the version's classifier answers with (its artifact's metadata; loaded if missing)."""
+    artifact = classifier_artifact(model)
+    labels = artifact.run_metadata.get("labels")
+    return [str(x) for x in labels] if isinstance(labels, list) else list(artifact.load().labels)
+
+
+def label_space_change(model: Any, previous_version: str | int | None) -> dict[str, Any] | None:
+    """What the version's labels add and drop against `previous_version` of the same model; None: no previous.
+
+    Versions trained on different windows keep different top-N labels: a deployment that replaces one
+    with another changes which categories the endpoint can answer at all.
+    """
+    if previous_version is None:
+        return None
+    labels = label_space(model)
+    try:
+        old = label_space(Client().get_model_version(model.name, int(previous_version)))
+    except (KeyError, DeploymentError, ValueError):
+        return None
+    return {
+        "previous_version": int(previous_version),
+        "added": sorted(set(labels) - set(old)),
+        "dropped": sorted(set(old) - set(labels)),
+    }
+
+
 def training_dataset(model: Any) -> pd.DataFrame:
     """The prepared dataset this model version was trained on, from its own artifacts (not from disk).
 

@@ -51,7 +51,10 @@ def decide(drift_result: dict[str, Any], override_reason: str | None) -> tuple[d
     advice = (
         "Fix the check's error and re-run (an override does not apply to a check that failed to run)."
         if status == "ERROR"
-        else "To deploy anyway, set drift.override_reason in the deploy config to the reason (it is recorded)."
+        else "The papers have moved away from what this version was trained on: retrain on the recent window "
+        "and deploy through this gate with `make monitor` (python run.py --pipeline monitor), or by hand with "
+        "`python run.py --pipeline train --config configs/train_recent.yaml` then `make deploy`. "
+        "To deploy this version anyway, set drift.override_reason in the deploy config to the reason (it is recorded)."
     )
     message = (
         f"Deployment blocked by the drift gate: {failure}. Nothing was deployed; the running deployment "

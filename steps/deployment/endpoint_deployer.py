@@ -11,7 +11,7 @@ import deployers
 from arxiv_classifier.config import ServingConfig
 from arxiv_classifier.constants import DEPLOYMENT
 from deployers.deployments import DEPLOYER_STEP, active_model_deployer, base_url, current_deployments
-from steps.deployment._common import classifier_artifact
+from steps.deployment._common import classifier_artifact, label_space, label_space_change
 
 logger = get_logger(__name__)
 
@@ -53,7 +53,22 @@ def endpoint_deployer(gate: dict[str, Any], serving: ServingConfig) -> Annotated
         "max_batch": serving.max_batch,
         "top_k": serving.top_k,
         "request_log_uri": serving.request_log_uri if serving.request_log else None,
+        "labels": label_space(model),
     }
+    versions = [getattr(s.config, "model_version", None) for s in previous]  # newest first
+    replaced = next((v for v in versions if v and str(v) != str(model.number)), None)
+    change = label_space_change(model, replaced)
+    if change is not None:
+        info["label_space_change"] = change
+        if change["added"] or change["dropped"]:
+            logger.warning(
+                "Version %s answers other categories than version %s, which it replaces: adds %s, drops %s "
+                "(papers of a dropped category now get their nearest known one).",
+                model.number,
+                change["previous_version"],
+                change["added"] or "none",
+                change["dropped"] or "none",
+            )
     log_metadata(metadata={"deployment": {**info, "status": "started, smoke test pending"}}, infer_model=True)
     logger.info("Model server ready at %s (previous still serving: %s)", info["url"], info["previous_service_ids"])
     return info

@@ -166,3 +166,41 @@ def test_served_papers_are_monitored_without_the_smoke_test(loop: Loop, training
     assert record["source"] == "served" and record["model_version"] == version.number
     assert record["rows"] == len(papers)
     assert record["decay"] is None and "decay not judged: the papers carry no labels" in record["reasons"]
+
+
+def test_the_model_history_shows_the_loop(loop: Loop, training_run) -> None:  # type: ignore[no-untyped-def]
+    from arxiv_classifier.constants import MODEL_HISTORY
+
+    monitoring = Client().get_pipeline_run(loop.run_id)
+    actions = monitoring.run_metadata[ACTIONS_KEY]
+    verdict = monitoring.run_metadata[RECORD_KEY]["verdict"]
+    page = monitoring.steps["model_history_reporter"].outputs[MODEL_HISTORY][0]
+    assert page.visualizations, "the model history must render in the dashboard"
+    text = page.load()
+    assert "<script" not in text.lower() and f"v{loop.monitored_version}" in text and verdict in text
+    # the retraining run's own history has the retrained version, its window and decision, and the
+    # monitoring verdict that triggered it, pointing at it
+    train = Client().get_pipeline_run(actions["training_run"]["id"])
+    text = train.steps["model_history_reporter"].outputs[MODEL_HISTORY][0].load()
+    retrained = actions["retrained_version"]
+    assert f"v{retrained}" in text and "as of 2026-01-01" in text and f"→ v{retrained}" in text
+    assert ("promoted" in text) and "<svg" in text
+
+
+def test_versions_of_other_windows_compare_their_label_spaces(loop: Loop, training_run) -> None:  # type: ignore[no-untyped-def]
+    from arxiv_classifier.constants import CLASSIFIER
+    from steps.deployment._common import label_space, label_space_change
+
+    actions = Client().get_pipeline_run(loop.run_id).run_metadata[ACTIONS_KEY]
+    old = Client().get_model_version(training_run.model_name, loop.monitored_version)
+    new = Client().get_model_version(training_run.model_name, actions["retrained_version"])
+    old_labels, new_labels = (v.get_artifact(CLASSIFIER).load().labels for v in (old, new))
+    assert label_space(new) == list(new_labels)
+    assert label_space_change(new, loop.monitored_version) == {
+        "previous_version": loop.monitored_version,
+        "added": sorted(set(new_labels) - set(old_labels)),
+        "dropped": sorted(set(old_labels) - set(new_labels)),
+    }
+    assert label_space_change(new, None) is None
+    if actions.get("deployed"):
+        assert new.run_metadata["deployment"]["labels"] == list(new_labels)

@@ -13,6 +13,7 @@ from arxiv_classifier.constants import (
     CONFUSION_MATRIX,
     DATASET_CARD,
     MODEL_CARD,
+    MODEL_HISTORY,
     PREPARED_DATASET,
     PROMOTION_DECISION,
     PROMOTION_REPORT,
@@ -38,6 +39,7 @@ def test_run_completes_with_every_step(training_run) -> None:  # type: ignore[no
         "model_trainer",
         "model_evaluator",
         "model_promoter",
+        "model_history_reporter",
     }
 
 
@@ -70,6 +72,7 @@ def test_artifacts_and_visualizations(training_run) -> None:  # type: ignore[no-
         ("model_evaluator", MODEL_CARD),
         ("model_trainer", CLASSIFIER),
         ("model_promoter", PROMOTION_REPORT),
+        ("model_history_reporter", MODEL_HISTORY),
     ]:
         assert run.steps[step].outputs[name][0].visualizations, f"{name} has no dashboard visualization"
     samples = run.steps["model_evaluator"].outputs[SAMPLE_PREDICTIONS][0].load()
@@ -150,8 +153,9 @@ def test_cached_rerun_adds_a_version_reuses_the_weights_and_does_not_promote(tra
     rerun = client.get_pipeline("training_pipeline").last_run
     assert str(rerun.id) != training_run.run_id
     statuses = {name: step.status for name, step in rerun.steps.items()}
-    # Every step but the promoter (which decides anew for each version) comes from the cache.
+    # Every step but the promoter (which decides anew for each version) and the history comes from the cache.
     assert statuses.pop("model_promoter") == ExecutionStatus.COMPLETED
+    assert statuses.pop("model_history_reporter") == ExecutionStatus.COMPLETED
     assert set(statuses.values()) == {ExecutionStatus.CACHED}, statuses
     # No new weights: the new version links the classifier the first run trained.
     assert {a.id for a in client.list_artifact_versions(name=CLASSIFIER, size=100).items} == weights_before

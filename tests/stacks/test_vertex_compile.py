@@ -26,6 +26,7 @@ TRAINING_STEPS = {
     "model_trainer",
     "model_evaluator",
     "model_promoter",
+    "model_history_reporter",
 }
 
 
@@ -95,6 +96,7 @@ def test_dag_follows_the_pipeline(compiled_spec: dict[str, Any]) -> None:
     assert upstream("model_trainer") == {"data_preparer"}
     assert upstream("model_evaluator") == {"data_preparer", "baseline_trainer", "model_trainer"}
     assert upstream("model_promoter") == {"data_preparer", "baseline_trainer", "model_evaluator"}
+    assert upstream("model_history_reporter") == {"model_promoter"}
 
 
 @pytest.mark.slow

@@ -19,7 +19,13 @@ from tests.stacks.gcp_fakes import active_stack_restored, gcp_environment
 
 IMAGE = "europe-west4-docker.pkg.dev/arxiv-test-project/zenml/arxiv-classifier:compile-test"
 CRON = "0 6 * * *"
-MONITORING_STEPS = {"monitored_papers_loader", "drift_checker", "decay_evaluator", "monitor_reporter"}
+MONITORING_STEPS = {
+    "monitored_papers_loader",
+    "drift_checker",
+    "decay_evaluator",
+    "monitor_reporter",
+    "model_history_reporter",
+}
 
 
 class Uploaded(Exception):
@@ -78,6 +84,7 @@ def test_the_compiled_spec_has_the_monitoring_steps_in_order(scheduled: dict[str
     assert upstream("drift_checker") == {"monitored_papers_loader"}
     assert upstream("decay_evaluator") == {"monitored_papers_loader"}
     assert upstream("monitor_reporter") == {"monitored_papers_loader", "drift_checker", "decay_evaluator"}
+    assert upstream("model_history_reporter") == {"monitor_reporter"}
 
 
 @pytest.mark.slow

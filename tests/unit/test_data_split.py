@@ -328,6 +328,25 @@ def test_window_boundaries_are_exact(make_papers, data_cfg) -> None:
     }
 
 
+def test_a_window_over_a_gap_in_the_data_is_widened_to_its_minimum_rows(make_papers, data_cfg) -> None:
+    # Two papers a month until 2024-04, then one paper in the last seven months before as_of.
+    dated = [(f"p{y}{m:02d}{k}", f"{y}-{m:02d}-1{k}") for y in (2023, 2024) for m in range(1, 13) for k in (1, 2)]
+    dated = [(pid, day) for pid, day in dated if day < "2024-05-01"] + [("lone", "2024-11-15")]
+    cfg = _window_cfg(data_cfg, split={"min_test_rows": 5, "min_validation_rows": 4})
+    clean, report = validate_and_clean(_dated(make_papers, dated), cfg)
+    window = data_window(clean, cfg)
+    assert window is not None
+    # test: [2024-10-01, as_of) holds 1; back a month at a time to 2024-03-01 (1 + 2 + 2 = 5 papers)
+    assert window.as_dict()["test"] == ["2024-03-01", "2025-01-01"]
+    # validation: its 3 months before test hold 6 >= 4, so it stays 3 months long
+    assert window.as_dict()["validation"] == ["2023-12-01", "2024-03-01"]
+    out = split_dataset(clean, cfg, report=report)
+    assert (out["split"] == "test").sum() == 5
+    # without the minimums the same data gives a one-paper test window
+    plain = data_window(clean, _window_cfg(data_cfg))
+    assert plain is not None and plain.as_dict()["test"] == ["2024-10-01", "2025-01-01"]
+
+
 def test_window_without_train_months_keeps_all_history(make_papers, data_cfg) -> None:
     raw = _dated(make_papers, [("old", "1995-05-05"), ("v", "2024-08-01"), ("t", "2024-11-01")])
     cfg = _window_cfg(data_cfg, split={"train_months": None})

@@ -185,3 +185,21 @@ def test_no_trigger_only_applies_to_the_monitor(capsys: pytest.CaptureFixture[st
     assert exited.value.code == 2 and "--no-trigger only applies with --pipeline monitor" in capsys.readouterr().err
     args = run.build_parser().parse_args(["--pipeline", "monitor", "--no-trigger"])
     assert args.no_trigger and run.DEFAULT_CONFIGS["monitor"].name == "monitor.yaml"
+
+
+def test_decay_noise_matches_the_binomial_standard_error_and_is_zero_without_errors() -> None:
+    import numpy as np
+
+    from arxiv_classifier.monitoring import decay_noise
+
+    rng = np.random.default_rng(7)
+    truth = rng.integers(0, 4, 2000)
+    predicted = np.where(rng.random(2000) < 0.7, truth, (truth + 1) % 4)  # 70 % right
+    noise = decay_noise(truth, predicted, np.arange(4), sizes=[500], resamples=2000, seed=1)[500]["accuracy"]
+    # sd of (test figure on 2,000 rows) - (monitored figure on 500): sqrt(p(1-p)(1/500 + 1/2000)), in points
+    p = float((truth == predicted).mean())
+    expected = 100 * np.sqrt(p * (1 - p) * (1 / 500 + 1 / 2000))
+    assert abs(noise["sd"] - expected) / expected < 0.1
+    assert noise["q95"] < noise["q99"] and abs(noise["q95"] - 1.645 * expected) < 0.6
+    perfect = decay_noise(truth, truth, np.arange(4), sizes=[100], resamples=50, seed=1)[100]
+    assert perfect["accuracy"] == {"sd": 0.0, "q95": 0.0, "q99": 0.0} and perfect["macro_f1"]["q99"] == 0.0
