@@ -56,3 +56,6 @@ MONITORING_VERDICT = "monitoring_verdict"
 MONITORING_REPORT = "monitoring_report"
 MODEL_HISTORY = "model_history"
 MONITORING_PIPELINE = "monitoring_pipeline"
+
+#: Step-run metadata key: the message a deployment step failed with (ZenML's own error names only the step).
+FAILURE_KEY = "failure"

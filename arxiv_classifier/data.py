@@ -393,7 +393,7 @@ class DataWindow:
         }
 
 
-def _widened(start: pd.Timestamp, end: pd.Timestamp, dates: pd.Series, min_rows: int | None) -> pd.Timestamp:
+def widened_start(start: pd.Timestamp, end: pd.Timestamp, dates: pd.Series, min_rows: int | None) -> pd.Timestamp:
     """`start`, moved back a month at a time until [start, end) holds `min_rows` dates (or none is older)."""
     if min_rows is None or dates.empty:
         return start
@@ -432,8 +432,8 @@ def data_window(df: pd.DataFrame, cfg: DataConfig) -> DataWindow | None:
             raise DataError("the window split needs dated rows to default data.as_of; set data.as_of (--as-of)")
         as_of = pd.Timestamp(newest).normalize() + pd.Timedelta(days=1)
     dates = df[COL_DATE].dropna() if COL_DATE in df else pd.Series(dtype="datetime64[ns]")
-    test_start = _widened(as_of - pd.DateOffset(months=split.test_months), as_of, dates, split.min_test_rows)
-    validation_start = _widened(
+    test_start = widened_start(as_of - pd.DateOffset(months=split.test_months), as_of, dates, split.min_test_rows)
+    validation_start = widened_start(
         test_start - pd.DateOffset(months=split.validation_months), test_start, dates, split.min_validation_rows
     )
     train_start = None if split.train_months is None else validation_start - pd.DateOffset(months=split.train_months)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from zenml import pipeline
 
 from arxiv_classifier.config import DeployRunConfig
@@ -35,4 +37,28 @@ def deployment_failure(exc: BaseException) -> str | None:
         if isinstance(seen, DeploymentBlocked | SmokeTestFailed | DeploymentError):
             return str(seen)
         seen = seen.__cause__ or seen.__context__
+    # ZenML's own error for a run whose step failed names the step only: read what the step recorded.
+    return recorded_failure() if "failure in step" in str(exc) else None
+
+
+def recorded_failure(run_id: Any = None) -> str | None:
+    """The message the failed step of a deployment run recorded (default: the newest run), else None.
+
+    A step that raises on the local orchestrator reaches the caller as ZenML's "failure in step(s)"
+    error, without the step's exception: the gate and the smoke test record their message on their
+    step run (`FAILURE_KEY`) before raising, so the launcher can say what failed and what to do.
+    """
+    from zenml.client import Client
+    from zenml.enums import ExecutionStatus
+
+    from arxiv_classifier.constants import FAILURE_KEY
+
+    client = Client()
+    try:
+        run = client.get_pipeline_run(run_id) if run_id else client.get_pipeline("deployment_pipeline").last_run
+    except KeyError:
+        return None
+    for step in run.steps.values():
+        if step.status == ExecutionStatus.FAILED and step.run_metadata.get(FAILURE_KEY):
+            return str(step.run_metadata[FAILURE_KEY])
     return None

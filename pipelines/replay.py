@@ -11,7 +11,7 @@ Accuracy counts a paper whose label a model lacks as an error; macro-F1 averages
 
 The monitor at D reads labelled papers that arrived in [previous date, D): the gate's drift check and
 the decay against the version's test figures. A retrained version is deployed through the gate
-with the same papers as its feed. Generated configs are written under the output directory, so each
+with the newest papers before D as its feed (`feed_months`, widened over gaps in the data). Generated configs are written under the output directory, so each
 date's monitoring and deployment can be re-run by hand.
 """
 
@@ -188,22 +188,33 @@ def _labelled(cfg: ReplayConfig, train: RunConfig) -> CurrentDataConfig:
     return resolve_papers_source(cfg.papers.model_copy(update={"label_aliases": aliases}))
 
 
+def feed_start(cfg: ReplayConfig, day: date, dates: pd.Series) -> date:
+    """Where the gate's feed at `day` starts: `feed_months` back, widened until it holds `monitor_rows` papers."""
+    from arxiv_classifier.data import widened_start
+
+    end = pd.Timestamp(day)
+    start = widened_start(end - pd.DateOffset(months=cfg.feed_months), end, dates, cfg.monitor_rows)
+    return start.date()
+
+
 def write_date_configs(
-    cfg: ReplayConfig, train: RunConfig, day: date, previous: date | None, out_dir: Path
+    cfg: ReplayConfig, train: RunConfig, day: date, previous: date | None, feed_from: date, out_dir: Path
 ) -> MonitorRunConfig:
     """The monitoring config of one date (and the deployment config it points to), written to `out_dir`.
 
-    Both read `monitor_rows` labelled papers that arrived in [previous, day); the monitor's date is
-    `day`, the retrain is `train_config` as of it, and every threshold is the configured files' own.
+    The monitor reads `monitor_rows` labelled papers that arrived in [previous, day) (what the served
+    version answered); a deployment's gate reads `monitor_rows` of [feed_from, day) (the newest papers,
+    what the endpoint receives at `day`). The monitor's date is `day`, the retrain is `train_config` as
+    of it, and every threshold is the configured files' own.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
-    papers = _labelled(cfg, train).model_dump(mode="json")
-    feed = {**papers, "start": previous.isoformat() if previous else None, "end": day.isoformat()}
-    feed["max_rows"] = cfg.monitor_rows
+    papers = {**_labelled(cfg, train).model_dump(mode="json"), "max_rows": cfg.monitor_rows, "end": day.isoformat()}
+    arrived = {**papers, "start": previous.isoformat() if previous else None}
+    newest = {**papers, "start": feed_from.isoformat()}
     deploy_path = out_dir / f"deploy_{day.isoformat()}.yaml"
     deploy_path.write_text(
         yaml.safe_dump(
-            {"extends": str(_repo_path(cfg.deploy_config)), "model_name": cfg.model_name, "drift": {"current": feed}},
+            {"extends": str(_repo_path(cfg.deploy_config)), "model_name": cfg.model_name, "drift": {"current": newest}},
             sort_keys=False,
         )
     )
@@ -213,12 +224,12 @@ def write_date_configs(
         "monitor": {
             "source": "arrived",
             "as_of": day.isoformat(),
-            "since": feed["start"],
+            "since": arrived["start"],
             "retrain_config": str(_repo_path(cfg.train_config)),
             "deploy_config": str(deploy_path),
             "schedule_cron": None,
         },
-        "drift": {"current": feed},
+        "drift": {"current": arrived},
     }
     monitor_path = out_dir / f"monitor_{day.isoformat()}.yaml"
     monitor_path.write_text(yaml.safe_dump(monitor, sort_keys=False))
@@ -234,11 +245,14 @@ def _period_end(cfg: ReplayConfig, index: int, raw_newest: pd.Timestamp) -> date
     return cfg.until or (raw_newest.normalize() + pd.Timedelta(days=1)).date()
 
 
-def _newest_labelled(papers: CurrentDataConfig) -> pd.Timestamp:
+def _labelled_dates(papers: CurrentDataConfig) -> pd.Series:
     from arxiv_classifier.data import parse_dates, read_table
 
     assert papers.date_field is not None
-    return parse_dates(read_table(papers.source)[papers.date_field]).max()
+    dates = parse_dates(read_table(papers.source)[papers.date_field]).dropna()
+    if isinstance(dates.dtype, pd.DatetimeTZDtype):
+        dates = dates.dt.tz_convert("UTC").dt.tz_localize(None)
+    return dates
 
 
 def _first_version(monitor: MonitorRunConfig, day: date) -> tuple[int, bool, str]:
@@ -293,7 +307,8 @@ def replay(cfg: ReplayConfig, out_dir: Path, keep_servers: bool = False) -> Repl
     start_all = time.perf_counter()
     train = resolve_sources(load_config(_repo_path(cfg.train_config), None, RunConfig))
     labelled = _labelled(cfg, train)
-    newest = _newest_labelled(labelled)
+    dates = _labelled_dates(labelled)
+    newest = dates.max()
     scorer = _Scorer(cfg.model_name, train)
     select_stack_for_run(require_model_deployer=True)
     rows: list[PeriodRow] = []
@@ -302,12 +317,13 @@ def replay(cfg: ReplayConfig, out_dir: Path, keep_servers: bool = False) -> Repl
         for i, day in enumerate(cfg.dates):
             started = time.perf_counter()
             previous = cfg.dates[i - 1] if i else None
-            monitor = write_date_configs(cfg, train, day, previous, out_dir / "configs")
+            monitor = write_date_configs(cfg, train, day, previous, feed_start(cfg, day, dates), out_dir / "configs")
             print(f"\n=== Replay: as of {day} ===", flush=True)
             if i == 0:
                 first, promoted, why = _first_version(monitor, day)
                 served = first  # taken as served from the first date (the replay deploys only what the loop deploys)
-                verdict, gate, retrained, deployment = "first version", "—", first, f"not run ({why})"
+                verdict, gate, retrained = "first version", "—", first
+                deployment = "— (taken as served)" if promoted else f"— (taken as served; {why})"
             else:
                 outcome = monitor_and_act(monitor, trigger=True)
                 from zenml.client import Client

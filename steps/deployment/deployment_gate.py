@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from zenml import log_metadata, step
 from zenml.logger import get_logger
 
-from arxiv_classifier.constants import GATE_DECISION
+from arxiv_classifier.constants import FAILURE_KEY, GATE_DECISION
 from arxiv_classifier.drift_result import gate_status
 
 logger = get_logger(__name__)
@@ -71,6 +71,7 @@ def deployment_gate(
     decision, blocked = decide(drift_result, override_reason)
     log_metadata(metadata={"deployment_gate": decision}, infer_model=True)
     if blocked:
+        log_metadata(metadata={FAILURE_KEY: blocked})  # on this step: what the launcher reports
         raise DeploymentBlocked(blocked)
     if decision["override"]:
         logger.warning("Drift gate OVERRIDDEN (%s): %s", override_reason, decision["overridden_failure"])

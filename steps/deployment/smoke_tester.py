@@ -9,7 +9,7 @@ from zenml import get_step_context, log_metadata, step
 from zenml.logger import get_logger
 
 from arxiv_classifier.config import ServingConfig
-from arxiv_classifier.constants import COL_SPLIT, COL_TEXT, SMOKE_TEST
+from arxiv_classifier.constants import COL_SPLIT, COL_TEXT, FAILURE_KEY, SMOKE_TEST
 from arxiv_classifier.endpoint import check_contract
 from deployers import for_deployer
 from deployers.deployments import active_model_deployer, current_deployments
@@ -60,10 +60,12 @@ def smoke_tester(deployment: dict[str, Any], serving: ServingConfig) -> Annotate
         record = {"passed": False, "problems": problems, "rolled_back_to": restored}
         log_metadata(metadata={"smoke_test": record, "deployment": {"status": "rolled back"}}, infer_model=True)
         where = f"deployment(s) {restored} keep serving" if restored else "there was no previous deployment"
-        raise SmokeTestFailed(
+        failure = (
             f"the new deployment of {model.name} version {model.number} failed its smoke test "
             f"({len(problems)} problem(s): {'; '.join(problems[:3])}). It was removed and {where}."
         )
+        log_metadata(metadata={FAILURE_KEY: failure})  # on this step: what the launcher reports
+        raise SmokeTestFailed(failure)
     servers = for_deployer(deployer)
     for uuid in previous:
         how = servers.retire_server(uuid, timeout=serving.ready_timeout)

@@ -66,7 +66,8 @@ def test_the_next_date_runs_the_loop_and_links_its_runs(replayed) -> None:  # ty
     actions = mine[0].run_metadata[ACTIONS_KEY]
     assert Client().get_pipeline_run(actions["training_run"]["id"]).status == ExecutionStatus.COMPLETED
     if row.promoted:
-        assert row.deployment == "deployed" or row.deployment.startswith("blocked: ")
+        # blocked: the gate's own message (recorded on its step), not ZenML's "failure in step(s)"
+        assert row.deployment == "deployed" or row.deployment.startswith("blocked: Deployment blocked by the drift gate")
         gate = Client().get_pipeline_run(actions["deployment_run"]["id"]).steps["deployment_gate"]
         expected = ExecutionStatus.COMPLETED if row.deployment == "deployed" else ExecutionStatus.FAILED
         assert gate.status == expected
@@ -91,6 +92,9 @@ def test_every_row_scores_the_three_contenders_and_the_files_hold_the_table(repl
     # the configs each date ran are kept, and the monitor's reads papers since the previous date
     monitor = (out / "configs" / "monitor_2026-01-01.yaml").read_text()
     assert "since: '2024-01-01'" in monitor and "as_of: '2026-01-01'" in monitor
+    # the gate's feed at a date is the newest papers before it (feed_months: 3)
+    deploy = (out / "configs" / "deploy_2026-01-01.yaml").read_text()
+    assert "start: '2025-10-01'" in deploy and "end: '2026-01-01'" in deploy
     # the replay cleans up its servers
     deployer = Client().active_stack.model_deployer
     assert not [s for s in deployer.find_model_server() if s.config.model_name == cfg.model_name]
