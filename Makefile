@@ -8,7 +8,7 @@ export ZENML_ANALYTICS_OPT_IN ?= false
 
 SERVING_VENV ?= .venv-serving
 
-.PHONY: install serving-env train train-quick deploy monitor test lint format dashboard mlflow-ui benchmark clean
+.PHONY: install serving-env train train-quick deploy monitor replay test lint format dashboard mlflow-ui benchmark clean
 
 $(STAMP): requirements/pipeline.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,9 @@ deploy: $(STAMP)           ## drift gate, then serve the production model versio
 
 monitor: $(STAMP)          ## monitor the production version; on drift/decay retrain (recent window), deploy via the gate
 	$(PY) run.py --pipeline monitor
+
+replay: $(STAMP)           ## the loop replayed over 2023-2026 in its own store; the table in outputs/replay/replay/replay.md
+	$(PY) benchmarks/replay.py
 
 test: serving-env          ## every test layer (slow ones included), as CI runs them
 	$(SERVING_VENV)/bin/python -m pytest serving/tests

@@ -63,6 +63,12 @@ class SplitConfig(_Strict):
         3, ge=1, description="window strategy: months of validation papers, ending where test starts."
     )
     test_months: int = Field(3, ge=1, description="window strategy: the newest months before data.as_of, for test.")
+    end_at_newest_paper: bool = Field(
+        False,
+        description="window strategy: when as_of lies after the newest paper before it (labels arrive late; the "
+        "monitor retrains as of today), end the windows the day after that paper, so test holds the newest "
+        "labelled months rather than empty ones; as_of still bounds what is read.",
+    )
     min_test_rows: int | None = Field(
         None,
         ge=1,

@@ -409,7 +409,9 @@ def data_window(df: pd.DataFrame, cfg: DataConfig) -> DataWindow | None:
     For 'window', `as_of` defaults to the day after the newest dated row of `df`, so the newest
     labelled paper is in test. Test is the last `test_months` before `as_of`, validation the
     `validation_months` before test, train the `train_months` before validation (null: all before).
-    With `min_test_rows` / `min_validation_rows`, a window over a gap in the data is widened back a
+    With `end_at_newest_paper` (labels arrive late; the monitor retrains as of today), the windows
+    end the day after the newest row before `as_of`, so test holds the newest labelled months. With `min_test_rows` / `min_validation_rows`, a window
+    over a gap in the data is widened back a
     month at a time until it holds that many dated rows (arXiv here has ~15 papers a month from
     2024-05 to 2025-02, so a 3-month test window as of 2025-01-01 would hold 55 papers).
 
@@ -432,7 +434,12 @@ def data_window(df: pd.DataFrame, cfg: DataConfig) -> DataWindow | None:
             raise DataError("the window split needs dated rows to default data.as_of; set data.as_of (--as-of)")
         as_of = pd.Timestamp(newest).normalize() + pd.Timedelta(days=1)
     dates = df[COL_DATE].dropna() if COL_DATE in df else pd.Series(dtype="datetime64[ns]")
-    test_start = widened_start(as_of - pd.DateOffset(months=split.test_months), as_of, dates, split.min_test_rows)
+    end = as_of
+    if split.end_at_newest_paper:  # labels arrive late: end the windows at the newest labelled row before as_of
+        before = dates[dates < as_of]
+        if len(before):
+            end = min(as_of, before.max().normalize() + pd.Timedelta(days=1))
+    test_start = widened_start(end - pd.DateOffset(months=split.test_months), end, dates, split.min_test_rows)
     validation_start = widened_start(
         test_start - pd.DateOffset(months=split.validation_months), test_start, dates, split.min_validation_rows
     )
@@ -442,7 +449,7 @@ def data_window(df: pd.DataFrame, cfg: DataConfig) -> DataWindow | None:
         {
             "train": (train_start, validation_start),
             "validation": (validation_start, test_start),
-            "test": (test_start, as_of),
+            "test": (test_start, end),
         },
         as_of=as_of,
     )

@@ -179,12 +179,17 @@ def test_the_model_history_shows_the_loop(loop: Loop, training_run) -> None:  # 
     text = page.load()
     assert "<script" not in text.lower() and f"v{loop.monitored_version}" in text and verdict in text
     # the retraining run's own history has the retrained version, its window and decision, and the
-    # monitoring verdict that triggered it, pointing at it
+    # monitored version's verdict
     train = Client().get_pipeline_run(actions["training_run"]["id"])
     text = train.steps["model_history_reporter"].outputs[MODEL_HISTORY][0].load()
     retrained = actions["retrained_version"]
-    assert f"v{retrained}" in text and "as of 2026-01-01" in text and f"→ v{retrained}" in text
-    assert ("promoted" in text) and "<svg" in text
+    assert f">v{retrained}</td>" in text and "as of 2026-01-01" in text and verdict in text
+    assert "promoted" in text and "<svg" in text
+    # a later monitoring run's history links the verdict to the version it triggered
+    later = monitoring_runs()[-1]
+    assert str(later.id) != loop.run_id
+    text = later.steps["model_history_reporter"].outputs[MODEL_HISTORY][0].load()
+    assert f"{verdict}</span> → v{retrained}" in text
 
 
 def test_versions_of_other_windows_compare_their_label_spaces(loop: Loop, training_run) -> None:  # type: ignore[no-untyped-def]

@@ -399,6 +399,23 @@ def test_empty_window_says_which_and_what_to_change(make_papers, data_cfg, dates
     assert "data.as_of 2025-01-01" in message and "the data spans" in message
 
 
+def test_windows_can_end_at_the_newest_labelled_paper_when_as_of_is_later(make_papers, data_cfg) -> None:
+    # The monitor retrains as of today; labels stop months earlier. Test is the newest labelled months.
+    raw = _dated(make_papers, [("t", "2023-12-01"), ("v", "2024-04-01"), ("newest", "2024-08-01")])
+    cfg = _window_cfg(data_cfg, as_of="2025-01-01", split={"end_at_newest_paper": True})
+    clean, report = validate_and_clean(raw, cfg)
+    window = data_window(clean, cfg)
+    assert window is not None and window.as_of == pd.Timestamp("2025-01-01")
+    assert window.as_dict()["test"] == ["2024-05-02", "2024-08-02"]
+    assert window.as_dict()["validation"] == ["2024-02-02", "2024-05-02"]
+    out = split_dataset(clean, cfg, report=report)
+    assert dict(zip(out["id"], out["split"], strict=True)) == {"t": "train", "v": "validation", "newest": "test"}
+    check_no_leakage(out, window)
+    # without it, the same as_of leaves test empty
+    with pytest.raises(DataError, match="the test window"):
+        split_dataset(clean, _window_cfg(data_cfg, as_of="2025-01-01"))
+
+
 def test_everything_after_as_of_names_every_window(make_papers, data_cfg) -> None:
     cfg = _window_cfg(data_cfg, as_of="2020-01-01")
     clean, _ = validate_and_clean(_dated(make_papers, [("a", "2024-01-01"), ("b", "2025-01-01")]), cfg)
