@@ -482,7 +482,6 @@ class MonitorConfig(_Strict):
     and biased low (rare classes). Below 800 labelled papers that noise exceeds the thresholds.
     """
 
-
     source: Literal["served", "arrived"] = Field(
         "served",
         description="'served': the production version's request log (the papers it answered; smoke-test requests "

@@ -410,8 +410,8 @@ def data_window(df: pd.DataFrame, cfg: DataConfig) -> DataWindow | None:
     labelled paper is in test. Test is the last `test_months` before `as_of`, validation the
     `validation_months` before test, train the `train_months` before validation (null: all before).
     With `end_at_newest_paper` (labels arrive late; the monitor retrains as of today), the windows
-    end the day after the newest row before `as_of`, so test holds the newest labelled months. With `min_test_rows` / `min_validation_rows`, a window
-    over a gap in the data is widened back a
+    end the day after the newest row before `as_of`, so test holds the newest labelled months.
+    With `min_test_rows` / `min_validation_rows`, a window over a gap in the data is widened back a
     month at a time until it holds that many dated rows (arXiv here has ~15 papers a month from
     2024-05 to 2025-02, so a 3-month test window as of 2025-01-01 would hold 55 papers).
 

@@ -11,8 +11,9 @@ Accuracy counts a paper whose label a model lacks as an error; macro-F1 averages
 
 The monitor at D reads labelled papers that arrived in [previous date, D): the gate's drift check and
 the decay against the version's test figures. A retrained version is deployed through the gate
-with the newest papers before D as its feed (`feed_months`, widened over gaps in the data). Generated configs are written under the output directory, so each
-date's monitoring and deployment can be re-run by hand.
+with the newest papers before D as its feed (`feed_months`, widened over gaps in the data).
+Generated configs are written under the output directory, so each date's monitoring and deployment
+can be re-run by hand.
 """
 
 from __future__ import annotations
@@ -157,6 +158,8 @@ class _Scorer:
 
         if number not in self._classifiers:
             artifact = Client().get_model_version(self.model_name, number).get_artifact(CLASSIFIER)
+            if artifact is None:
+                raise RuntimeError(f"version {number} of {self.model_name} has no {CLASSIFIER} artifact")
             self._classifiers[number] = artifact.load()
         classifier = self._classifiers[number]
         proba = classifier.predict_proba(texts, batch_size=self.train.train.eval_batch_size)
@@ -313,6 +316,8 @@ def replay(cfg: ReplayConfig, out_dir: Path, keep_servers: bool = False) -> Repl
     select_stack_for_run(require_model_deployer=True)
     rows: list[PeriodRow] = []
     first = served = 0
+    retrained: int | None
+    promoted: bool | None
     try:
         for i, day in enumerate(cfg.dates):
             started = time.perf_counter()
@@ -329,16 +334,17 @@ def replay(cfg: ReplayConfig, out_dir: Path, keep_servers: bool = False) -> Repl
                 from zenml.client import Client
 
                 meta = Client().get_pipeline_run(outcome.monitoring_run_id).run_metadata
-                record, actions = meta[RECORD_KEY], meta.get(ACTIONS_KEY, outcome.actions)
+                record: dict[str, Any] = dict(meta[RECORD_KEY])  # type: ignore[arg-type]
+                actions: dict[str, Any] = dict(meta.get(ACTIONS_KEY, outcome.actions))  # type: ignore[arg-type]
                 verdict, gate = outcome.verdict, str((record.get("drift") or {}).get("status"))
                 retrained, promoted = actions.get("retrained_version"), actions.get("promoted")
                 deployment = _deployment_text(actions)
-                if actions.get("deployed"):
+                if actions.get("deployed") and retrained is not None:
                     served = int(retrained)
             end = _period_end(cfg, i, newest)
             period = load_papers(labelled.model_copy(update={"start": day, "end": end}))
             texts, truth = period[COL_TEXT].tolist(), period[COL_LABEL].tolist()
-            macro = top_labels(truth, train.data.top_n_labels)
+            macro = top_labels(truth, train.data.top_n_labels or len(set(truth)))
             answers = {"first": scorer.version(first, texts)}
             answers["loop"] = answers["first"] if served == first else scorer.version(served, texts)
             answers["tfidf"] = scorer.tfidf(day, texts)

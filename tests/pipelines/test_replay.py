@@ -67,7 +67,9 @@ def test_the_next_date_runs_the_loop_and_links_its_runs(replayed) -> None:  # ty
     assert Client().get_pipeline_run(actions["training_run"]["id"]).status == ExecutionStatus.COMPLETED
     if row.promoted:
         # blocked: the gate's own message (recorded on its step), not ZenML's "failure in step(s)"
-        assert row.deployment == "deployed" or row.deployment.startswith("blocked: Deployment blocked by the drift gate")
+        assert row.deployment == "deployed" or row.deployment.startswith(
+            "blocked: Deployment blocked by the drift gate"
+        )
         gate = Client().get_pipeline_run(actions["deployment_run"]["id"]).steps["deployment_gate"]
         expected = ExecutionStatus.COMPLETED if row.deployment == "deployed" else ExecutionStatus.FAILED
         assert gate.status == expected
