@@ -199,6 +199,11 @@ class TrainConfig(_Strict):
     weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay (not applied to biases/LayerNorm).")
     warmup_ratio: float = Field(0.1, ge=0, lt=1, description="Share of steps with linear warm-up.")
     freeze_backbone: bool = Field(False, description="Train only the classification head.")
+    selection_metric: Literal["macro_f1", "accuracy"] = Field(
+        "macro_f1",
+        description="Validation metric that picks the epoch kept (epoch 0: the warmed-up head). Set it to the "
+        "promotion metric where the validation window's rare classes make macro-F1 noisy.",
+    )
     class_weighting: Literal["none", "balanced", "sqrt"] = Field(
         "none",
         description="Weights of the training loss per class: 'balanced' n/(k*n_c) from the train split, 'sqrt' "

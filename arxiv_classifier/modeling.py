@@ -161,6 +161,7 @@ class TrainSettings:
     class_weighting: str = "none"
     head_warmup_epochs: int = 0
     head_learning_rate: float = 1e-3
+    selection_metric: str = "macro_f1"
     seed: int = 42
     device: str = "auto"
     precision: str = "fp32"
@@ -181,7 +182,8 @@ class TrainResult:
     history: list[dict[str, float]] = field(default_factory=list)
     head_warmup: dict[str, float] = field(default_factory=dict)
     best_epoch: int = 0
-    best_val_macro_f1: float = float("nan")
+    best_val_macro_f1: float = float("nan")  # of the epoch kept
+    best_val_score: float = float("nan")  # its validation `selection_metric`
     train_samples_per_second: float = 0.0
     train_seconds: float = 0.0
     peak_memory_mb: float = 0.0
@@ -367,7 +369,7 @@ def train_classifier(
     settings: TrainSettings,
     on_epoch_end: EpochCallback | None = None,
 ) -> TrainResult:
-    """Fine-tune `clf` in place; keeps the epoch with the best validation macro-F1.
+    """Fine-tune `clf` in place; keeps the epoch with the best validation `selection_metric` (macro-F1).
 
     AdamW with linear warm-up and decay, dynamic padding, seeded shuffling, the loss optionally
     weighted by class (`class_weighting`). With `head_warmup_epochs`, the head is first trained on
@@ -387,6 +389,7 @@ def train_classifier(
         logger.info("head warm-up: %s", {k: round(v, 4) for k, v in result.head_warmup.items()})
         if "val_macro_f1" in result.head_warmup:
             result.best_val_macro_f1 = result.head_warmup["val_macro_f1"]
+            result.best_val_score = result.head_warmup[f"val_{settings.selection_metric}"]
             best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
         set_seed(settings.seed)  # the fine-tune draws the same dropout and shuffling with or without it
     if weight is not None:
@@ -446,7 +449,8 @@ def train_classifier(
             metrics["epoch_val_seconds"] = time.perf_counter() - val_start
             accuracy, macro_f1 = _macro_f1(np.asarray(val_labels), preds)
             metrics.update(val_loss=val_loss, val_accuracy=accuracy, val_macro_f1=macro_f1)
-            if best_state is None or metrics["val_macro_f1"] > result.best_val_macro_f1:
+            if best_state is None or metrics[f"val_{settings.selection_metric}"] > result.best_val_score:
+                result.best_val_score = metrics[f"val_{settings.selection_metric}"]
                 result.best_val_macro_f1 = metrics["val_macro_f1"]
                 result.best_epoch = epoch
                 best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})

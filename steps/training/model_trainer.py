@@ -38,6 +38,7 @@ def model_trainer(
     summary = {
         "best_epoch": result.best_epoch,
         "best_val_macro_f1": result.best_val_macro_f1,
+        f"best_val_{config.selection_metric}": result.best_val_score,
         "train_samples_per_second": result.train_samples_per_second,
         "train_seconds": result.train_seconds,
         "peak_memory_mb": result.peak_memory_mb,
@@ -45,7 +46,8 @@ def model_trainer(
     mlflow.log_metrics({k: float(v) for k, v in summary.items()})
     log_metadata(metadata={"training": summary}, infer_model=True)
     print(
-        f"Trained {config.model}: best epoch {result.best_epoch}, val macro-F1 {result.best_val_macro_f1:.4f}, "
+        f"Trained {config.model}: kept epoch {result.best_epoch} (best validation {config.selection_metric} "
+        f"{result.best_val_score:.4f}), val macro-F1 {result.best_val_macro_f1:.4f}, "
         f"{result.train_samples_per_second:.1f} samples/s"
     )
     return classifier, {"history": result.history, "head_warmup": result.head_warmup, **summary}

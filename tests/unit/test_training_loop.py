@@ -94,6 +94,26 @@ def test_the_best_validation_epoch_is_restored_not_the_last(minilm: Build, monke
     assert not clf.model.training, "the returned model is in eval mode"
 
 
+@pytest.mark.parametrize(("metric", "kept"), [("macro_f1", 2), ("accuracy", 1)])
+def test_the_selection_metric_picks_the_epoch_kept(
+    minilm: Build, monkeypatch: pytest.MonkeyPatch, metric: str, kept: int
+) -> None:
+    """Epoch 1 answers all 0 (accuracy 0.5, macro-F1 0.333), epoch 2 is worse on accuracy (0.375) but
+    better on macro-F1 (0.365): each metric keeps its own epoch."""
+    clf = minilm()
+    scripted = iter([np.zeros(8, dtype=int), np.array([0, 0, 1, 1, 0, 0, 0, 1])])
+    real_evaluate = modeling.evaluate_loss_and_preds
+
+    def evaluate(*args: Any) -> tuple[float, np.ndarray]:
+        loss, _preds = real_evaluate(*args)
+        return loss, next(scripted)
+
+    monkeypatch.setattr(modeling, "evaluate_loss_and_preds", evaluate)
+    result = train_classifier(clf, TEXTS, LABELS, VAL_TEXTS, VAL_LABELS, settings(epochs=2, selection_metric=metric))
+    assert result.best_epoch == kept
+    assert result.best_val_score == pytest.approx(result.history[kept - 1][f"val_{metric}"])
+
+
 @pytest.mark.parametrize("freeze", [True, False])
 def test_a_frozen_backbone_trains_only_the_head(minilm: Build, freeze: bool) -> None:
     """Frozen: every encoder tensor is bit-identical after training and the head moved. Not frozen: both move."""
