@@ -19,7 +19,7 @@ from zenml.enums import ExecutionStatus
 
 from arxiv_classifier.config import ReplayConfig, load_config
 from arxiv_classifier.constants import PREPARED_DATASET
-from arxiv_classifier.monitoring import ACTIONABLE, ACTIONS_KEY
+from arxiv_classifier.monitoring import ACTIONABLE, ACTIONS_KEY, RECORD_KEY
 from pipelines.replay import ReplayResult, replay
 from tests.conftest import REPO_ROOT, requires_arxiv
 
@@ -60,7 +60,8 @@ def test_the_next_date_runs_the_loop_and_links_its_runs(replayed) -> None:  # ty
     mine = [
         r
         for r in monitoring.items
-        if r.run_metadata.get(ACTIONS_KEY, {}).get("retrained_version") == row.retrained_version
+        if r.run_metadata.get(RECORD_KEY, {}).get("model_name") == cfg.model_name
+        and r.run_metadata.get(ACTIONS_KEY, {}).get("retrained_version") == row.retrained_version
     ]
     assert len(mine) == 1
     actions = mine[0].run_metadata[ACTIONS_KEY]
