@@ -42,8 +42,10 @@ def label_space_change(model: Any, previous_version: str | int | None) -> dict[s
     if previous_version is None:
         return None
     labels = label_space(model)
+    # a step's `Model` names the model; a `ModelVersionResponse` names the version, its `.model` the model
+    model_name = getattr(getattr(model, "model", None), "name", None) or model.name
     try:
-        old = label_space(Client().get_model_version(model.name, int(previous_version)))
+        old = label_space(Client().get_model_version(model_name, int(previous_version)))
     except (KeyError, DeploymentError, ValueError):
         return None
     return {

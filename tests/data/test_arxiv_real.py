@@ -132,22 +132,24 @@ def _recent(arxiv_cfg, as_of: str | None):
     return load_config(CONFIGS / "train_recent.yaml", overrides).data
 
 
-def test_as_of_2025_tests_on_late_2024_and_reads_nothing_after(arxiv_raw: pd.DataFrame, arxiv_cfg) -> None:
+def test_as_of_2025_widens_test_over_the_2024_gap_and_reads_nothing_after(arxiv_raw: pd.DataFrame, arxiv_cfg) -> None:
     cfg = _recent(arxiv_cfg, "2025-01-01")
     prepared = prepare_dataset(arxiv_raw, cfg)
     frame = prepared.frame
     test, validation, train = (prepared.split(s)["date"] for s in ("test", "validation", "train"))
-    assert len(test) > 0 and test.min() >= pd.Timestamp("2024-10-01") and test.max() < pd.Timestamp("2025-01-01")
-    assert validation.min() >= pd.Timestamp("2024-07-01") and validation.max() < pd.Timestamp("2024-10-01")
-    assert train.min() >= pd.Timestamp("2021-07-01") and train.max() < pd.Timestamp("2024-07-01")
+    # The newest paper before 2025-01-01 is of 2024-12-30 (end_at_newest_paper), and 2024-05 .. 2024-12
+    # hold ~15 papers a month: test is widened back until it holds min_test_rows (2,000) papers.
+    assert len(test) == 2000 and test.min() >= pd.Timestamp("2024-02-29") and test.max() < pd.Timestamp("2024-12-31")
+    assert validation.min() >= pd.Timestamp("2023-11-29") and validation.max() < pd.Timestamp("2024-02-29")
+    assert train.min() >= pd.Timestamp("2020-11-29") and train.max() < pd.Timestamp("2023-11-29")
     assert frame["date"].max() < pd.Timestamp("2025-01-01")
     # README: 2025 and 2026 hold 76,712 papers; validation dropped a few duplicates before the window did
     assert 70_000 < prepared.report.dropped["dated_at_or_after_as_of"] <= 40_974 + 35_738
     window = prepared.metadata()["data_window"]
     assert (window["as_of"], window["test"], window["train"]) == (
         "2025-01-01",
-        ["2024-10-01", "2025-01-01"],
-        ["2021-07-01", "2024-07-01"],
+        ["2024-02-29", "2024-12-31"],
+        ["2020-11-29", "2023-11-29"],
     )
     assert len(prepared.labels) == cfg.top_n_labels and set(frame["label"]) <= set(prepared.labels)
 
