@@ -37,7 +37,8 @@ def _strip_start(col: pd.Series, pattern: str) -> pd.Series:
     return col.str.replace(anchored, "", n=1, regex=True)
 
 
-def _naive_utc(dates: pd.Series) -> pd.Series:
+def naive_utc(dates: pd.Series) -> pd.Series:
+    """Dates as naive UTC timestamps (tz-aware ones converted), comparable with plain days."""
     if isinstance(dates.dtype, pd.DatetimeTZDtype):
         return dates.dt.tz_convert("UTC").dt.tz_localize(None)
     return dates
@@ -72,7 +73,7 @@ def load_papers(cfg: CurrentDataConfig, model_labels: Sequence[str] | None = Non
     rows_read = len(raw)
 
     # Filter on dates and labels first: normalising text is the expensive part on a large source.
-    dates = _naive_utc(parse_dates(raw[cfg.date_field])) if cfg.date_field else None
+    dates = naive_utc(parse_dates(raw[cfg.date_field])) if cfg.date_field else None
     if dates is not None and (cfg.start or cfg.end):
         keep = dates.notna()
         if cfg.start:

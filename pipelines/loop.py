@@ -61,7 +61,8 @@ def cron_line(config_path: str | Path | None, cron: str = "0 6 * * *") -> str:
     return f"{cron} cd {REPO_ROOT} && .venv/bin/python run.py --pipeline monitor{config}"
 
 
-def _repo_path(path: str) -> Path:
+def repo_path(path: str) -> Path:
+    """A config path as given, or relative to the repository root."""
     p = Path(path)
     return p if p.is_absolute() else REPO_ROOT / p
 
@@ -136,7 +137,7 @@ def retrain(config: MonitorRunConfig, as_of: str) -> tuple[Any, dict[str, Any]]:
     from pipelines.training import training_pipeline
     from stacks.remote import remote_settings
 
-    path = _repo_path(config.monitor.retrain_config)
+    path = repo_path(config.monitor.retrain_config)
     train = resolve_sources(load_config(path, {"data.as_of": as_of}, RunConfig, [("model_name", config.model_name)]))
     if train.data.split.strategy != "window":
         raise ConfigError(
@@ -174,7 +175,7 @@ def redeploy(config: MonitorRunConfig) -> tuple[Any, bool, str]:
 
     deploy = resolve_sources(
         load_config(
-            _repo_path(config.monitor.deploy_config),
+            repo_path(config.monitor.deploy_config),
             None,
             DeployRunConfig,
             [("model_name", config.model_name), ("stage", config.stage)],

@@ -33,7 +33,6 @@ import pandas as pd
 import yaml
 
 from arxiv_classifier.config import (
-    REPO_ROOT,
     CurrentDataConfig,
     MonitorRunConfig,
     ReplayConfig,
@@ -42,13 +41,9 @@ from arxiv_classifier.config import (
     resolve_papers_source,
     resolve_sources,
 )
+from pipelines.loop import repo_path
 
 logger = logging.getLogger(__name__)
-
-
-def _repo_path(path: str) -> Path:
-    p = Path(path)
-    return p if p.is_absolute() else REPO_ROOT / p
 
 
 @dataclass
@@ -217,18 +212,18 @@ def write_date_configs(
     deploy_path = out_dir / f"deploy_{day.isoformat()}.yaml"
     deploy_path.write_text(
         yaml.safe_dump(
-            {"extends": str(_repo_path(cfg.deploy_config)), "model_name": cfg.model_name, "drift": {"current": newest}},
+            {"extends": str(repo_path(cfg.deploy_config)), "model_name": cfg.model_name, "drift": {"current": newest}},
             sort_keys=False,
         )
     )
     monitor = {
-        "extends": str(_repo_path(cfg.monitor_config)),
+        "extends": str(repo_path(cfg.monitor_config)),
         "model_name": cfg.model_name,
         "monitor": {
             "source": "arrived",
             "as_of": day.isoformat(),
             "since": arrived["start"],
-            "retrain_config": str(_repo_path(cfg.train_config)),
+            "retrain_config": str(repo_path(cfg.train_config)),
             "deploy_config": str(deploy_path),
             "schedule_cron": None,
         },
@@ -250,12 +245,10 @@ def _period_end(cfg: ReplayConfig, index: int, raw_newest: pd.Timestamp) -> date
 
 def _labelled_dates(papers: CurrentDataConfig) -> pd.Series:
     from arxiv_classifier.data import parse_dates, read_table
+    from arxiv_classifier.papers import naive_utc
 
     assert papers.date_field is not None
-    dates = parse_dates(read_table(papers.source)[papers.date_field]).dropna()
-    if isinstance(dates.dtype, pd.DatetimeTZDtype):
-        dates = dates.dt.tz_convert("UTC").dt.tz_localize(None)
-    return dates
+    return naive_utc(parse_dates(read_table(papers.source)[papers.date_field])).dropna()
 
 
 def _first_version(monitor: MonitorRunConfig, day: date) -> tuple[int, bool, str]:
@@ -308,7 +301,7 @@ def replay(cfg: ReplayConfig, out_dir: Path, keep_servers: bool = False) -> Repl
     from stacks import select_stack_for_run
 
     start_all = time.perf_counter()
-    train = resolve_sources(load_config(_repo_path(cfg.train_config), None, RunConfig))
+    train = resolve_sources(load_config(repo_path(cfg.train_config), None, RunConfig))
     labelled = _labelled(cfg, train)
     dates = _labelled_dates(labelled)
     newest = dates.max()
