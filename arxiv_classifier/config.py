@@ -316,6 +316,13 @@ class CurrentDataConfig(_Strict):
     date_field: str | None = Field(None, description="Date column for the window below (null: no window).")
     start: date | None = Field(None, description="Keep papers dated on or after this day.")
     end: date | None = Field(None, description="Keep papers dated before this day.")
+    newest_months: int | None = Field(
+        None,
+        ge=1,
+        description="Keep only the newest papers: those of the last N months before the newest paper of the window "
+        "(widened back a month at a time until it holds max_rows), i.e. today's traffic when the data lags. "
+        "Needs date_field; null: the whole window.",
+    )
     label_field: str | None = Field(None, description="Label column, for restrict_to_model_labels (labelled sources).")
     label_aliases: dict[str, str] = Field(default_factory=dict, description="Label renames before restricting.")
     restrict_to_model_labels: bool = Field(
@@ -326,8 +333,8 @@ class CurrentDataConfig(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> CurrentDataConfig:
-        if (self.start or self.end) and not self.date_field:
-            raise ValueError("a date window (start/end) needs date_field")
+        if (self.start or self.end or self.newest_months) and not self.date_field:
+            raise ValueError("a date window (start/end/newest_months) needs date_field")
         if self.restrict_to_model_labels and not self.label_field:
             raise ValueError("restrict_to_model_labels needs label_field")
         if self.start and self.end and self.start >= self.end:
@@ -344,7 +351,14 @@ class DriftConfig(_Strict):
     """The Evidently drift check: which statistics, which thresholds, and when it blocks."""
 
     current: CurrentDataConfig = Field(default_factory=CurrentDataConfig)  # type: ignore[arg-type]
-    max_reference_rows: int = Field(1000, ge=50, description="Sample of the model's training split used as reference.")
+    reference_split: Literal["train", "validation", "test"] = Field(
+        "validation",
+        description="The split of the version's own prepared dataset the incoming papers are compared with. "
+        "'validation': the newest papers the version was fitted on (the months before its test period; they "
+        "pick its checkpoint). A window-trained version's whole 'train' window averages three years of a "
+        "moving label mix and drifts from any three months of it, its own included (README, drift gate).",
+    )
+    max_reference_rows: int = Field(1000, ge=50, description="Sample of the reference split used as reference.")
     reference_seed: int = Field(
         1,
         description="Seed of the reference sample; differs from current.seed so that, when the current papers are "

@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from arxiv_classifier.config import DriftConfig
+from arxiv_classifier.constants import COL_SPLIT
 from arxiv_classifier.data import DataError
 from arxiv_classifier.drift_result import CheckKind, DriftCheck, DriftResult, gate_passes
 from arxiv_classifier.papers import sample_rows
@@ -69,14 +70,25 @@ MIN_ROWS = 30
 TOP_LABELS = 8
 
 
-def reference_sample(train: pd.DataFrame, cfg: DriftConfig) -> pd.DataFrame:
-    """The reference side: at most `cfg.max_reference_rows` rows of the model's training split.
+def reference_sample(dataset: pd.DataFrame, cfg: DriftConfig) -> pd.DataFrame:
+    """The reference side: at most `cfg.max_reference_rows` rows of the version's `cfg.reference_split`.
 
-    Drawn with `cfg.reference_seed`, not the current papers' seed: when the current papers are the
-    training population itself (`configs/deploy_same_period.yaml`), the two sides are then two
-    independent samples of it, not the same rows twice.
+    `dataset` is the version's own prepared dataset (all splits, column `split`). Drawn with
+    `cfg.reference_seed`, not the current papers' seed: when the current papers are the reference
+    population itself (`configs/deploy_same_period.yaml`), the two sides are then two independent
+    samples of it, not the same rows twice.
+
+    Raises:
+        DataError: the split holds fewer than `MIN_ROWS` rows (the message says which splits do).
     """
-    return sample_rows(train, cfg.max_reference_rows, cfg.reference_seed)
+    rows = dataset[dataset[COL_SPLIT] == cfg.reference_split]
+    if len(rows) < MIN_ROWS:
+        sizes = dataset[COL_SPLIT].value_counts().to_dict()
+        raise DataError(
+            f"the version's {cfg.reference_split!r} split has {len(rows)} papers, fewer than the {MIN_ROWS} a drift "
+            f"check needs (its splits: {sizes}); set drift.reference_split to a split that has them"
+        )
+    return sample_rows(rows, cfg.max_reference_rows, cfg.reference_seed)
 
 
 def token_window(classifier: TextClassifier) -> int:

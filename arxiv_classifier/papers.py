@@ -15,7 +15,14 @@ import pandas as pd
 
 from arxiv_classifier.config import CurrentDataConfig
 from arxiv_classifier.constants import COL_DATE, COL_ID, COL_LABEL, COL_TEXT
-from arxiv_classifier.data import DataError, _join_columns, _normalise_column, parse_dates, read_table
+from arxiv_classifier.data import (
+    DataError,
+    _join_columns,
+    _normalise_column,
+    parse_dates,
+    read_table,
+    widened_start,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -44,14 +51,35 @@ def naive_utc(dates: pd.Series) -> pd.Series:
     return dates
 
 
+def _newest(raw: pd.DataFrame, dates: pd.Series, cfg: CurrentDataConfig) -> tuple[pd.DataFrame, pd.Series]:
+    """The rows of the last `cfg.newest_months` before the newest dated row, widened to hold `cfg.max_rows`."""
+    valid = dates.dropna()
+    if valid.empty:
+        raise DataError(f"no paper of {cfg.source} has a parseable date in column {cfg.date_field!r}")
+    end = valid.max().normalize() + pd.Timedelta(days=1)
+    assert cfg.newest_months is not None
+    start = widened_start(end - pd.DateOffset(months=cfg.newest_months), end, valid, cfg.max_rows)
+    keep = dates >= start
+    logger.info(
+        "newest papers of %s: %d dated %s .. %s (newest_months %d)",
+        cfg.source,
+        int(keep.sum()),
+        f"{start:%Y-%m-%d}",
+        f"{valid.max():%Y-%m-%d}",
+        cfg.newest_months,
+    )
+    return raw[keep], dates[keep]
+
+
 def load_papers(cfg: CurrentDataConfig, model_labels: Sequence[str] | None = None) -> pd.DataFrame:
     """Read incoming papers as the model sees them.
 
     Returns a frame (index 0..n-1) with columns `id` (when `cfg.id_field`), every text field under
     its own name (whitespace-normalised, `strip_pattern` removed), `text` (the fields joined the way
     training joins them), `date` (when `cfg.date_field`) and `label` (when `cfg.label_field`).
-    Rows: inside the date window [start, end), label aliased and restricted to `model_labels` when
-    `cfg.restrict_to_model_labels`, non-empty text, then a seeded sample of at most `cfg.max_rows`.
+    Rows: inside the date window [start, end) (with `newest_months`: only its newest months), label
+    aliased and restricted to `model_labels` when `cfg.restrict_to_model_labels`, non-empty text, then
+    a seeded sample of at most `cfg.max_rows`.
 
     Raises:
         DataError: a configured column is missing, or no row survives a filter (the message names it).
@@ -88,6 +116,8 @@ def load_papers(cfg: CurrentDataConfig, model_labels: Sequence[str] | None = Non
                 f"(column {cfg.date_field!r} spans {span}); widen the window or set start/end to null"
             )
         raw, dates = raw[keep], dates[keep]
+    if dates is not None and cfg.newest_months:
+        raw, dates = _newest(raw, dates, cfg)
 
     labels = None
     if cfg.label_field:

@@ -54,7 +54,9 @@ def monitored_papers_loader(
     model = get_step_context().model
     today = datetime.now(UTC).date()
     dated = monitor.source == "served" or current.date_field is not None
-    data_end = _data_end(model) if monitor.source == "arrived" and dated and monitor.since is None else None
+    # arrived papers start after the version's data, unless the source picks its own newest months
+    after_data = monitor.source == "arrived" and dated and monitor.since is None and not current.newest_months
+    data_end = _data_end(model) if after_data else None
     window: dict[str, Any] = {
         "source": monitor.source,
         "since": None,

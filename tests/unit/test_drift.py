@@ -186,14 +186,30 @@ def test_reference_and_current_samples_are_independent(tmp_path: Path) -> None:
     cfg = DriftConfig.model_validate(
         {"max_reference_rows": k, "current": {"source": str(tmp_path / "papers.csv"), "max_rows": k}}
     )
-    reference = set(reference_sample(papers, cfg)["id"])
+    dataset = papers.assign(split="validation")
+    reference = set(reference_sample(dataset, cfg)["id"])
     current = set(load_papers(cfg.current)["id"])
     assert len(reference) == len(current) == k
     # Independent draws of k of n rows share k*k/n = 25 rows on average (sd ~3.8); one seed would share all k.
     assert 10 <= len(reference & current) <= 40
     # The reference seed alone moves the reference sample.
     again = DriftConfig.model_validate({**cfg.model_dump(), "reference_seed": cfg.reference_seed + 1})
-    assert set(reference_sample(papers, again)["id"]) != reference
+    assert set(reference_sample(dataset, again)["id"]) != reference
+
+
+def test_reference_is_the_configured_split_of_the_version() -> None:
+    """Validation by default: the newest papers the version was fitted on, not its whole training window."""
+    dataset = pd.DataFrame(
+        {"id": [f"p{i}" for i in range(300)], "split": ["train"] * 200 + ["validation"] * 60 + ["test"] * 40}
+    )
+    assert set(reference_sample(dataset, DriftConfig())["split"]) == {"validation"}
+    assert len(reference_sample(dataset, DriftConfig())) == 60
+    train = reference_sample(dataset, DriftConfig(reference_split="train", max_reference_rows=50))
+    assert set(train["split"]) == {"train"} and len(train) == 50
+    # too few papers for a check: refused with the split sizes and what to set, never a silent fallback
+    tiny = dataset.assign(split=["train"] * 290 + ["test"] * 10)
+    with pytest.raises(DataError, match=r"'validation' split has 0 papers.*'train': 290.*drift\.reference_split"):
+        reference_sample(tiny, DriftConfig())
 
 
 def test_one_seed_for_both_samples_is_refused() -> None:

@@ -67,6 +67,33 @@ def test_load_date_window_is_half_open(papers_csv: str) -> None:
     assert pd.api.types.is_datetime64_any_dtype(out["date"])
 
 
+def test_newest_months_keeps_the_last_months_before_the_newest_paper(papers_csv: str) -> None:
+    """Today's traffic when the data lags today: the newest paper (2025-02-01) anchors the window."""
+    out = load_papers(_cfg(papers_csv, date_field="first_seen", newest_months=1))
+    assert out["id"].tolist() == ["p3", "p4", "p6"]  # [2025-01-02, 2025-02-02); p5 has no text
+    # ... inside the date window: its newest paper anchors it (2025-01-21 -> from 2024-12-22)
+    window = load_papers(_cfg(papers_csv, date_field="first_seen", end=date(2025, 2, 1), newest_months=1))
+    assert window["id"].tolist() == ["p1", "p2", "p3", "p6"]
+
+
+def test_newest_months_widen_until_they_hold_max_rows(papers_csv: str) -> None:
+    """Over a gap in the data, the window grows back a month at a time to hold the sample it draws."""
+    # [2025-01-02, 2025-02-02) holds 4 dated papers: enough for 4, so not widened
+    assert set(load_papers(_cfg(papers_csv, date_field="first_seen", newest_months=1, max_rows=4))["id"]) == {
+        "p3",
+        "p4",
+        "p6",
+    }
+    # 5 wanted: widened to [2024-12-02, ...), which holds p1 and p2 as well
+    out = load_papers(_cfg(papers_csv, date_field="first_seen", newest_months=1, max_rows=5))
+    assert set(out["id"]) == {"p1", "p2", "p3", "p4", "p6"}
+
+
+def test_newest_months_need_a_date_field() -> None:
+    with pytest.raises(ValueError, match=r"start/end/newest_months\) needs date_field"):
+        CurrentDataConfig(newest_months=3)
+
+
 def test_load_restricts_to_model_labels_after_aliases(papers_csv: str) -> None:
     cfg = _cfg(papers_csv, label_field="category", label_aliases={"cmp-lg": "cs.CL"}, restrict_to_model_labels=True)
     out = load_papers(cfg, model_labels=["cs.CL", "cs.CV"])
