@@ -3,10 +3,12 @@
 The model stands in for the default 1990-2022 version: the offline MiniLM encoder, frozen, with its
 classification head fitted (logistic regression on the pooled output) on 1,000 papers before 2023 of
 the default top-10 labels, and the default 128-token window. Reference: 1,000 other papers of that
-era and those labels. It must block recent unlabelled traffic (`unlabelled.csv.gz`, the default
-current source) and pass a disjoint sample of the same era. The length check counts the tokens the
-model reads, so the feed's abstracts cut at 1,000 characters (the model reads 126 tokens of either)
-are no drift of their own: the predicted-label mix and the embeddings carry the block.
+era and those labels. It must block recent unlabelled traffic (`unlabelled.csv.gz`) and pass a
+disjoint sample of the same era. With the gate's own sides (reference: the version's validation year,
+2023; traffic: the newest 3 months arXiv announced) it must block today's papers and pass 2023's.
+The length check counts the tokens the model reads, so the feed's abstracts cut at 1,000 characters
+(the model reads 126 tokens of either) are no drift of their own: the predicted-label mix and the
+embeddings carry the block.
 """
 
 from __future__ import annotations
@@ -102,11 +104,38 @@ def features(era_papers):  # type: ignore[no-untyped-def]
     assert (frame["predicted_label"].iloc[: N * 2].to_numpy() == era["label"].to_numpy()).mean() > 0.5
     parts = {"reference": slice(0, N), "same_era": slice(N, 2 * N), "unlabelled": slice(2 * N, 3 * N)}
     sides = {name: (frame.iloc[s].reset_index(drop=True), emb[s]) for name, s in parts.items()}
-    return sides, token_window(classifier)
+    return sides, token_window(classifier), classifier
+
+
+@pytest.fixture(scope="module")
+def gate_sides(features):  # type: ignore[no-untyped-def]
+    """The gate's own sides for the default version: its validation year (2023) and today's traffic.
+
+    Reference: N papers of 2023 (`configs/train.yaml`'s validation split, the gate's `reference_split`);
+    today's traffic: N papers of the newest 3 months arXiv announced, as `configs/deploy.yaml` reads them;
+    and N other papers of 2023, which the gate must pass.
+    """
+    _, window, classifier = features
+    data = DataConfig()
+    year = CurrentDataConfig(
+        source=str(ARXIV),
+        strip_pattern=None,
+        date_field=data.date_field,
+        start=date.fromisoformat(data.split.train_end),
+        end=date.fromisoformat(data.split.test_start),
+        max_rows=None,
+    )
+    validation_year = load_papers(year).sample(n=2 * N, random_state=11)
+    newest = load_papers(year.model_copy(update={"start": None, "end": None, "newest_months": 3, "max_rows": N}))
+    assert newest["date"].min() > pd.Timestamp("2026-01-01")
+    texts = [*validation_year["text"], *newest["text"]]
+    frame, _, emb = model_features(classifier, texts, batch_size=DriftConfig().batch_size)
+    parts = {"reference": slice(0, N), "same_year": slice(N, 2 * N), "newest": slice(2 * N, 3 * N)}
+    return {name: (frame.iloc[s].reset_index(drop=True), emb[s]) for name, s in parts.items()}, window
 
 
 def test_recent_traffic_is_blocked(features) -> None:  # type: ignore[no-untyped-def]
-    sides, window = features
+    sides, window, _ = features
     result, report_html = run_drift_check(*sides["reference"], *sides["unlabelled"], DriftConfig(), window=window)
     assert result.blocked and not result.passed, result.checks
     by_name = {c.name: c for c in result.checks}
@@ -122,10 +151,25 @@ def test_recent_traffic_is_blocked(features) -> None:  # type: ignore[no-untyped
 
 
 def test_same_era_sample_passes(features) -> None:  # type: ignore[no-untyped-def]
-    sides, window = features
+    sides, window, _ = features
     result, _ = run_drift_check(*sides["reference"], *sides["same_era"], DriftConfig(), window=window)
     assert result.passed and not result.blocked, result.checks
     # Topic, label mix and length are stable: no check drifts (same-era noise at 1,000 papers, README:
     # token count <= 0.009 of the window against a threshold of 0.05).
     assert not result.drifted_checks, result.checks
     assert np.isfinite([c.score for c in result.checks]).all()
+
+
+def test_gate_blocks_todays_traffic_against_the_validation_year(gate_sides) -> None:  # type: ignore[no-untyped-def]
+    """The gate's default sides: the 1990-2022 version (validated on 2023) is blocked on today's papers."""
+    sides, window = gate_sides
+    result, _ = run_drift_check(*sides["reference"], *sides["newest"], DriftConfig(), window=window)
+    assert result.blocked, result.checks
+    by_name = {c.name: c for c in result.checks}
+    assert by_name["embedding"].drifted and by_name["predicted_label"].drifted
+
+
+def test_gate_passes_another_sample_of_the_validation_year(gate_sides) -> None:  # type: ignore[no-untyped-def]
+    sides, window = gate_sides
+    result, _ = run_drift_check(*sides["reference"], *sides["same_year"], DriftConfig(), window=window)
+    assert result.passed and not result.drifted_checks, result.checks

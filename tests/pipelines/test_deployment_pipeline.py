@@ -31,11 +31,14 @@ from tests.conftest import REPO_ROOT
 pytestmark = [pytest.mark.slow, pytest.mark.pipeline, pytest.mark.usefixtures("delete_servers_afterwards")]
 
 QUICK_DEPLOY = REPO_ROOT / "configs" / "deploy_quick.yaml"
+# the gate's reference is the version's validation split: 2023 for the fixed-date quick model
 SAME_PERIOD = {
     "source": "${DATA_DIR}/arxiv/papers.csv.gz",
     "strip_pattern": None,
     "date_field": "published_date",
-    "end": "2023-01-01",
+    "newest_months": None,
+    "start": "2023-01-01",
+    "end": "2024-01-01",
     "label_field": "category",
     "restrict_to_model_labels": True,
 }
