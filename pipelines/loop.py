@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -164,8 +165,25 @@ def _failure(exc: BaseException) -> str:
     return deployment_failure(exc) or f"{type(exc).__name__}: {exc}"
 
 
-def redeploy(config: MonitorRunConfig) -> tuple[Any, bool, str]:
-    """Run the deployment pipeline of `monitor.deploy_config` (the gate decides); (run, deployed, message)."""
+def traffic_before(deploy: DeployRunConfig, as_of: str | date) -> DeployRunConfig:
+    """The deploy config with the gate's traffic ending at the monitor's date (dated sources without an end).
+
+    The loop deploys as of the monitor's date: the gate then reads the papers that arrived before it
+    (with `newest_months`, the newest months before it), as the retraining did, never later ones.
+    """
+    current = deploy.drift.current
+    if current.date_field is None or current.end is not None:
+        return deploy
+    end = date.fromisoformat(as_of) if isinstance(as_of, str) else as_of
+    drift = deploy.drift.model_copy(update={"current": current.model_copy(update={"end": end})})
+    return deploy.model_copy(update={"drift": drift})
+
+
+def redeploy(config: MonitorRunConfig, as_of: str | date | None = None) -> tuple[Any, bool, str]:
+    """Run the deployment pipeline of `monitor.deploy_config` (the gate decides); (run, deployed, message).
+
+    With `as_of` (the monitor's date), the gate's traffic ends there (`traffic_before`).
+    """
     from zenml import Model
 
     from arxiv_classifier.config import load_config, resolve_sources
@@ -181,6 +199,8 @@ def redeploy(config: MonitorRunConfig) -> tuple[Any, bool, str]:
             [("model_name", config.model_name), ("stage", config.stage)],
         )
     )
+    if as_of is not None:
+        deploy = traffic_before(deploy, as_of)
     select_stack_for_run(require_model_deployer=True)
     pipe = deployment_pipeline.with_options(
         model=Model(name=config.model_name, version=config.stage), settings=remote_settings()
@@ -246,7 +266,7 @@ def monitor_and_act(
             promotion_reason="; ".join(decision.get("reasons") or []) or None,
         )
         if promoted:
-            deploy_run, deployed, message = redeploy(config)
+            deploy_run, deployed, message = redeploy(config, verdict["as_of"])
             actions.update(deployment_run=_run_link(deploy_run), deployed=deployed, deployment_message=message)
             outcome.ok = deployed
     record_actions(run, verdict, actions)

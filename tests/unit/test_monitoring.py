@@ -203,3 +203,19 @@ def test_decay_noise_matches_the_binomial_standard_error_and_is_zero_without_err
     assert noise["q95"] < noise["q99"] and abs(noise["q95"] - 1.645 * expected) < 0.6
     perfect = decay_noise(truth, truth, np.arange(4), sizes=[100], resamples=50, seed=1)[100]
     assert perfect["accuracy"] == {"sd": 0.0, "q95": 0.0, "q99": 0.0} and perfect["macro_f1"]["q99"] == 0.0
+
+
+def test_the_loops_gate_reads_traffic_before_the_monitors_date() -> None:
+    """A deployment the loop triggers as of D reads the papers before D, the newest months before it."""
+    from arxiv_classifier.config import DeployRunConfig
+    from pipelines.loop import traffic_before
+
+    deploy = load_config(REPO_ROOT / "configs" / "deploy.yaml", None, DeployRunConfig)
+    bounded = traffic_before(deploy, "2026-01-01")
+    assert bounded.drift.current.end == date(2026, 1, 1) and bounded.drift.current.newest_months == 3
+    assert deploy.drift.current.end is None  # the loaded config is not changed
+    # an explicit end (the replay's per-date configs) and an undated source (the feed) are kept as they are
+    feed = load_config(REPO_ROOT / "configs" / "deploy_feed.yaml", None, DeployRunConfig)
+    assert traffic_before(feed, "2026-01-01").drift.current == feed.drift.current
+    same = load_config(REPO_ROOT / "configs" / "deploy_same_period.yaml", None, DeployRunConfig)
+    assert traffic_before(same, date(2026, 1, 1)).drift.current.end == date(2024, 1, 1)
