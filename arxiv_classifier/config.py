@@ -244,6 +244,12 @@ class PromotionConfig(_Strict):
     alpha: float = Field(0.05, gt=0, lt=1, description="Significance level: promote only if the test's p < alpha.")
     bootstrap_resamples: int = Field(1000, ge=100, description="Paired bootstrap: resamples of the test rows.")
     bootstrap_seed: int = Field(0, description="Paired bootstrap: seed of the resampling.")
+    baseline_rule: Literal["beat", "not_worse"] = Field(
+        "not_worse",
+        description="The baseline condition (when the baseline is enabled): 'not_worse' (default): the candidate "
+        "must not be significantly worse than the baseline on the same test rows (the same paired test and alpha as "
+        "against production; with test 'none' it must beat it); 'beat': it must score above the baseline.",
+    )
 
     @model_validator(mode="after")
     def _test_fits_metric(self) -> PromotionConfig:

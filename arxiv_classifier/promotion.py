@@ -1,11 +1,13 @@
 """The promotion rule and its evidence, as pure functions.
 
 The candidate and the production version are compared on the candidate's test rows (the newest
-period). Promotion needs the candidate to beat the baseline, to beat production by the margin, and
-the difference to be significant on those paired predictions (McNemar's exact test on which papers
-each gets right, or a paired bootstrap of the metric). Production may have another label space than
-the candidate: its predictions are mapped to the candidate's labels by name, and a label the
-candidate lacks is a wrong answer.
+period). Promotion needs the candidate to beat production by the margin, the difference to be
+significant on those paired predictions (McNemar's exact test on which papers each gets right, or a
+paired bootstrap of the metric), and the baseline condition: by default the candidate must not be
+significantly worse than the TF-IDF baseline on the same rows (`not_worse`, the same paired test), or,
+with `beat`, score above it. Production may have another label space than the candidate: its
+predictions are mapped to the candidate's labels by name, and a label the candidate lacks is a wrong
+answer.
 """
 
 from __future__ import annotations
@@ -22,10 +24,13 @@ from arxiv_classifier.metrics import encode_labels, per_class_changes, predictio
 MCNEMAR = "mcnemar_exact"
 BOOTSTRAP = "paired_bootstrap"
 
+#: The baseline conditions `decide_promotion` knows.
+BaselineRule = Literal["beat", "not_worse"]
+
 
 @dataclass
 class PairedTest:
-    """A significance test of candidate vs production on the same rows.
+    """A significance test of the candidate vs another model (production, or the baseline) on the same rows.
 
     Attributes:
         name: `MCNEMAR` or `BOOTSTRAP`.
@@ -34,12 +39,13 @@ class PairedTest:
             observed difference of the metric.
         p_value: two-sided p-value of "no difference".
         alpha: the significance level it is judged at.
-        delta: candidate minus production on the metric, on all rows.
+        delta: candidate minus the other model on the metric, on all rows.
         n: paired rows.
-        b: rows only production gets right.
+        b: rows only the other model gets right.
         c: rows only the candidate gets right (b + c: the discordant pairs).
         ci: bootstrap: the (1 - alpha) percentile interval of the difference; McNemar: None.
         resamples: bootstrap: resamples drawn; McNemar: None.
+        against: what the candidate is compared with ("production" or "baseline").
     """
 
     name: str
@@ -53,6 +59,7 @@ class PairedTest:
     c: int
     ci: tuple[float, float] | None = None
     resamples: int | None = None
+    against: str = "production"
 
     @property
     def significant(self) -> bool:
@@ -61,7 +68,7 @@ class PairedTest:
     def describe(self) -> str:
         """One line: the test, p against alpha, and the discordant pairs or the interval."""
         what = "McNemar exact" if self.name == MCNEMAR else f"paired bootstrap of {self.metric}"
-        detail = f"b={self.b} only production right, c={self.c} only candidate right, of {self.n}"
+        detail = f"b={self.b} only {self.against} right, c={self.c} only candidate right, of {self.n}"
         if self.ci is not None:
             detail += f"; {1 - self.alpha:.0%} interval of the difference [{self.ci[0]:+.4f}, {self.ci[1]:+.4f}]"
         sign = "<" if self.significant else ">="
@@ -202,6 +209,61 @@ class Comparison:
         }
 
 
+def _paired_test(
+    test: Literal["mcnemar", "bootstrap", "none"],
+    y_true: np.ndarray,
+    y_cand: np.ndarray,
+    y_other: np.ndarray,
+    indices: np.ndarray,
+    metric: str,
+    alpha: float,
+    resamples: int,
+    seed: int,
+    against: str = "production",
+) -> PairedTest | None:
+    if test == "mcnemar":
+        paired = mcnemar_exact(y_cand == y_true, y_other == y_true, alpha)
+    elif test == "bootstrap":
+        paired = paired_bootstrap(y_true, y_cand, y_other, indices, metric, resamples, seed, alpha)
+    else:
+        return None
+    paired.against = against
+    return paired
+
+
+def compare_with_baseline(
+    true_labels: Sequence[str],
+    candidate_predictions: Sequence[str],
+    baseline_predictions: Sequence[str],
+    labels: Sequence[str],
+    *,
+    metric: str,
+    test: Literal["mcnemar", "bootstrap", "none"],
+    alpha: float = 0.05,
+    resamples: int = 1000,
+    seed: int = 0,
+) -> PairedTest | None:
+    """The paired test of the candidate against the baseline on the same rows (same labels); None for 'none'."""
+    if not len(true_labels) == len(candidate_predictions) == len(baseline_predictions):
+        raise ValueError(
+            f"paired predictions differ in length: {len(true_labels)} rows, {len(candidate_predictions)} candidate "
+            f"and {len(baseline_predictions)} baseline predictions"
+        )
+    labels = list(labels)
+    return _paired_test(
+        test,
+        encode_labels(true_labels, labels),
+        encode_labels(candidate_predictions, labels),
+        encode_labels(baseline_predictions, labels),
+        np.arange(len(labels)),
+        metric,
+        alpha,
+        resamples,
+        seed,
+        against="baseline",
+    )
+
+
 def candidate_slices(
     true_labels: Sequence[str],
     candidate_predictions: Sequence[str],
@@ -256,11 +318,7 @@ def compare_versions(
     y_cand = encode_labels(candidate_predictions, labels)
     y_prod = encode_labels(production_predictions, labels)  # a label the candidate lacks -> -1, always wrong
     indices = np.arange(len(labels))
-    paired: PairedTest | None = None
-    if test == "mcnemar":
-        paired = mcnemar_exact(y_cand == y_true, y_prod == y_true, alpha)
-    elif test == "bootstrap":
-        paired = paired_bootstrap(y_true, y_cand, y_prod, indices, metric, resamples, seed, alpha)
+    paired = _paired_test(test, y_true, y_cand, y_prod, indices, metric, alpha, resamples, seed)
     slice_table: dict[str, dict[str, dict[str, Any]]] = {}
     for kind, keys in slices.items():
         new, old = slice_metrics(y_true, y_cand, keys), slice_metrics(y_true, y_prod, keys)
@@ -300,8 +358,11 @@ def decide_promotion(
     baseline: Mapping[str, float] | None,
     min_improvement: float = 0.0,
     significance: PairedTest | None = None,
+    *,
+    baseline_rule: BaselineRule = "not_worse",
+    baseline_test: PairedTest | None = None,
 ) -> PromotionDecision:
-    """Promote only if the candidate beats the baseline and, significantly, the current production version.
+    """Promote only if the candidate passes the baseline condition and beats production, significantly.
 
     Args:
         metric: key of the metric compared (higher is better).
@@ -311,6 +372,10 @@ def decide_promotion(
         min_improvement: the candidate must beat production by more than this margin.
         significance: the paired test of candidate vs production on those rows; None when there is
             no production version or the test is switched off (then the margin alone decides).
+        baseline_rule: 'beat': the candidate must score above the baseline; 'not_worse': it fails only
+            when `baseline_test` shows the baseline significantly better (a lead of either side within
+            the test's noise passes). Without a `baseline_test`, 'not_worse' judges as 'beat'.
+        baseline_test: the paired test of candidate vs baseline on the same rows, or None.
     """
     if metric not in candidate:
         raise KeyError(f"candidate metrics lack {metric!r}; have {sorted(candidate)}")
@@ -323,6 +388,18 @@ def decide_promotion(
         reasons.append("baseline disabled: no baseline requirement")
     elif cand > base:
         reasons.append(f"candidate {metric} {cand:.4f} beats baseline {base:.4f}")
+    elif baseline_rule == "not_worse" and baseline_test is not None:
+        if baseline_test.significant and baseline_test.delta < 0:
+            ok = False
+            reasons.append(
+                f"candidate {metric} {cand:.4f} is significantly worse than baseline {base:.4f}: "
+                f"{baseline_test.describe()}"
+            )
+        else:
+            reasons.append(
+                f"candidate {metric} {cand:.4f} does not beat baseline {base:.4f}, but is not significantly worse "
+                f"(promotion.baseline_rule 'not_worse'): {baseline_test.describe()}"
+            )
     else:
         ok = False
         reasons.append(f"candidate {metric} {cand:.4f} does not beat baseline {base:.4f}")

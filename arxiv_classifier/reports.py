@@ -185,6 +185,27 @@ def _score(value: Any) -> str:
     return f"{value:.4f}" if isinstance(value, (float, int)) and not isinstance(value, bool) else "–"
 
 
+def _test_table(test: Mapping[str, Any], other: str) -> str:
+    """One paired test (`PairedTest.as_dict`) of the candidate against `other`, as a two-column table."""
+    facts = {
+        "test": test["name"],
+        "metric tested": test["metric"],
+        f"difference (candidate - {other})": f"{test['delta']:+.4f}",
+        "statistic": f"{test['statistic']:.4g}",
+        "p-value": f"{test['p_value']:.4g}",
+        "alpha": test["alpha"],
+        "significant": "yes" if test["significant"] else "no",
+        f"b: only {other} right": test["b"],
+        "c: only candidate right": test["c"],
+        "paired rows": test["n"],
+    }
+    if test.get("ci"):
+        facts[f"{1 - test['alpha']:.0%} interval of the difference"] = (
+            f"[{test['ci'][0]:+.4f}, {test['ci'][1]:+.4f}] ({test['resamples']} resamples)"
+        )
+    return _table(pd.Series(facts, name="value").rename_axis("").to_frame())
+
+
 def promotion_report_html(record: Mapping[str, Any], title: str = "Promotion decision") -> str:
     """The promotion decision as HTML: verdict, reasons, significance test, label spaces, per-class F1, slices.
 
@@ -214,25 +235,16 @@ def promotion_report_html(record: Mapping[str, Any], title: str = "Promotion dec
     ]
     test = record.get("test")
     if test:
-        facts = {
-            "test": test["name"],
-            "metric tested": test["metric"],
-            "difference (candidate - production)": f"{test['delta']:+.4f}",
-            "statistic": f"{test['statistic']:.4g}",
-            "p-value": f"{test['p_value']:.4g}",
-            "alpha": test["alpha"],
-            "significant": "yes" if test["significant"] else "no",
-            "b: only production right": test["b"],
-            "c: only candidate right": test["c"],
-            "paired rows": test["n"],
-        }
-        if test.get("ci"):
-            facts[f"{1 - test['alpha']:.0%} interval of the difference"] = (
-                f"[{test['ci'][0]:+.4f}, {test['ci'][1]:+.4f}] ({test['resamples']} resamples)"
-            )
-        parts += ["<h3>Significance</h3>", _table(pd.Series(facts, name="value").rename_axis("").to_frame())]
+        parts += ["<h3>Significance</h3>", _test_table(test, "production")]
     elif record.get("previous_version") is not None:
         parts.append("<h3>Significance</h3><p>No test (promotion.test: none): the margin alone decided.</p>")
+    against_baseline = record.get("baseline_test")
+    if against_baseline:
+        rule = html.escape(str(record.get("baseline_rule", "")))
+        parts += [
+            f"<h3>Against the baseline (promotion.baseline_rule: {rule})</h3>",
+            _test_table(against_baseline, "baseline"),
+        ]
     space = record.get("label_space")
     if space:
         lacks_p, lacks_c = space["production_lacks"], space["candidate_lacks"]

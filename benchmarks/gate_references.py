@@ -40,6 +40,11 @@ def main(argv: list[str] | None = None) -> int:
         help="Extra labelled traffic: comma-separated START:END date windows, e.g. 2026-06-01:2026-07-01.",
     )
     parser.add_argument("--splits", default="train,validation,test", help="Reference splits to measure.")
+    parser.add_argument(
+        "--reference-windows",
+        default="",
+        help="Extra references: labelled papers of START:END date windows (what a split of those months would hold).",
+    )
     parser.add_argument("--no-feed", action="store_true", help="Leave the unlabelled feed out.")
     parser.add_argument("--out", default=str(REPO_ROOT / "outputs" / "benchmarks" / "gate_references.json"))
     args = parser.parse_args(argv)
@@ -84,9 +89,13 @@ def main(argv: list[str] | None = None) -> int:
             return found, embeddings
 
         current = {key: features(papers, cfg.current.seed) for key, papers in traffic.items()}
-        for split in args.splits.split(","):
-            part = dataset[dataset[COL_SPLIT] == split]
-            dates = pd.to_datetime(part[COL_DATE])
+        references = {split: dataset[dataset[COL_SPLIT] == split] for split in filter(None, args.splits.split(","))}
+        for span in filter(None, args.reference_windows.split(",")):
+            start, end = (date.fromisoformat(x) for x in span.split(":"))
+            dated = labelled.model_copy(update={"newest_months": None, "start": start, "end": end, "max_rows": None})
+            references[f"papers {start} .. {end}"] = load_papers(resolve_papers_source(dated))
+        for split, part in references.items():
+            dates = pd.to_datetime(part[COL_DATE], utc=True)
             ref = features(part, cfg.reference_seed)
             for key, cur in current.items():
                 result, _ = drift.run_drift_check(ref[0], ref[1], cur[0], cur[1], cfg, window=window)

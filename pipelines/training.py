@@ -63,8 +63,9 @@ def training_pipeline(config: RunConfig, data_fingerprint: str = "", dataset_ver
         raw = data_loader(config=config.data, fingerprint=data_fingerprint)
         dataset, _card = data_preparer(raw=raw, config=config.data)
     baseline_metrics: Any = {}
+    baseline: Any = None
     if config.baseline.enabled:
-        _baseline, baseline_metrics = baseline_trainer(
+        baseline, baseline_metrics = baseline_trainer(
             dataset=dataset, config=config.baseline, evaluation=config.evaluation, seed=config.data.seed
         )
     trainer = model_trainer
@@ -84,6 +85,7 @@ def training_pipeline(config: RunConfig, data_fingerprint: str = "", dataset_ver
         test_metrics=test_metrics,
         test_predictions=test_predictions,
         baseline_metrics=baseline_metrics,
+        baseline_model=baseline,
         config=config.promotion,
         evaluation=config.evaluation,
         train=config.train,

@@ -1,8 +1,9 @@
-"""Promote the candidate only if it beats the baseline and, significantly, the current production version."""
+"""Promote the candidate only if it passes the baseline condition and beats, significantly, the production version."""
 
 from typing import Annotated, Any
 
 import pandas as pd
+from sklearn.pipeline import Pipeline
 from zenml import get_step_context, log_metadata, step
 from zenml.client import Client
 from zenml.logger import get_logger
@@ -20,7 +21,13 @@ from arxiv_classifier.constants import (
 )
 from arxiv_classifier.data import labels_of
 from arxiv_classifier.metrics import encode_labels, per_class_metrics, slices_of
-from arxiv_classifier.promotion import candidate_slices, compare_versions, decide_promotion
+from arxiv_classifier.promotion import (
+    PairedTest,
+    candidate_slices,
+    compare_versions,
+    compare_with_baseline,
+    decide_promotion,
+)
 from arxiv_classifier.reports import promotion_report_html
 
 logger = get_logger(__name__)
@@ -58,6 +65,33 @@ def _production_predictions(
     return [previous.labels[i] for i in proba.argmax(axis=1)], previous.labels
 
 
+def _baseline_test(
+    baseline: Pipeline | None,
+    texts: list[str],
+    truth: list[str],
+    candidate: list[str],
+    labels: list[str],
+    config: PromotionConfig,
+) -> PairedTest | None:
+    """The candidate against the baseline on the test rows: the paired test the baseline condition reads."""
+    if baseline is None:
+        return None
+    from arxiv_classifier.baseline import baseline_proba
+
+    predicted = [labels[i] for i in baseline_proba(baseline, texts, labels).argmax(axis=1)]
+    return compare_with_baseline(
+        truth,
+        candidate,
+        predicted,
+        labels,
+        metric=config.metric,
+        test=config.significance_test,
+        alpha=config.alpha,
+        resamples=config.bootstrap_resamples,
+        seed=config.bootstrap_seed,
+    )
+
+
 @step(enable_cache=False)  # a decision is taken anew for every model version, cached inputs or not
 def model_promoter(
     dataset: pd.DataFrame,
@@ -67,14 +101,17 @@ def model_promoter(
     config: PromotionConfig,
     evaluation: EvaluationConfig,
     train: TrainConfig,
+    baseline_model: Pipeline | None = None,
 ) -> tuple[Annotated[dict[str, Any], PROMOTION_DECISION], Annotated[HTMLString, PROMOTION_REPORT]]:
     """Score the current production version on this run's test rows, test the difference, decide.
 
     The candidate's scores and answers are the evaluator's, on the very same test rows; the
     production version is loaded from the Model Control Plane and scored here the same way
     (`score_classifier`: `train.eval_batch_size` papers at a time), its answers mapped to the
-    candidate's labels by name. The decision, with the significance test, per-class changes and
-    slice metrics, goes to the model version's metadata and to an HTML report.
+    candidate's labels by name. The baseline (`baseline_model`, None when disabled) answers the same
+    rows for the paired test of the baseline condition (`promotion.baseline_rule`). The decision,
+    with both tests, per-class changes and slice metrics, goes to the model version's metadata and
+    to an HTML report.
     """
     model = get_step_context().model
     test = dataset[dataset[COL_SPLIT] == "test"]
@@ -84,6 +121,7 @@ def model_promoter(
     truth = test[COL_LABEL].tolist()
     candidate = test_predictions["predicted"].astype(str).tolist()
     slices = slices_of(test)
+    baseline_test = _baseline_test(baseline_model, test[COL_TEXT].tolist(), truth, candidate, labels, config)
     holder = _current_holder(model.name, config.stage)
     production_version = None
     evidence: dict[str, Any]
@@ -112,10 +150,20 @@ def model_promoter(
             baseline_metrics or None,
             config.min_improvement,
             comparison.test,
+            baseline_rule=config.baseline_rule,
+            baseline_test=baseline_test,
         )
         evidence = comparison.as_dict()
     else:
-        decision = decide_promotion(config.metric, test_metrics, None, baseline_metrics or None, config.min_improvement)
+        decision = decide_promotion(
+            config.metric,
+            test_metrics,
+            None,
+            baseline_metrics or None,
+            config.min_improvement,
+            baseline_rule=config.baseline_rule,
+            baseline_test=baseline_test,
+        )
         own = per_class_metrics(encode_labels(truth, labels), encode_labels(candidate, labels), labels)
         evidence = {
             "test": None,
@@ -131,6 +179,8 @@ def model_promoter(
         "previous_version": production_version,
         "test_rows": len(test),
         "alpha": config.alpha,
+        "baseline_rule": config.baseline_rule,
+        "baseline_test": baseline_test.as_dict() if baseline_test is not None else None,
         **evidence,
     }
     log_metadata(metadata={"promotion": record}, infer_model=True)

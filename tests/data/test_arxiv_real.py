@@ -140,8 +140,8 @@ def test_as_of_2025_widens_test_over_the_2024_gap_and_reads_nothing_after(arxiv_
     # The newest paper before 2025-01-01 is of 2024-12-30 (end_at_newest_paper), and 2024-05 .. 2024-12
     # hold ~15 papers a month: test is widened back until it holds min_test_rows (2,000) papers.
     assert len(test) == 2000 and test.min() >= pd.Timestamp("2024-02-29") and test.max() < pd.Timestamp("2024-12-31")
-    assert validation.min() >= pd.Timestamp("2023-11-29") and validation.max() < pd.Timestamp("2024-02-29")
-    assert train.min() >= pd.Timestamp("2020-11-29") and train.max() < pd.Timestamp("2023-11-29")
+    assert validation.min() >= pd.Timestamp("2023-12-29") and validation.max() < pd.Timestamp("2024-02-29")
+    assert train.min() >= pd.Timestamp("2020-12-29") and train.max() < pd.Timestamp("2023-12-29")
     assert frame["date"].max() < pd.Timestamp("2025-01-01")
     # README: 2025 and 2026 hold 76,712 papers; validation dropped a few duplicates before the window did
     assert 70_000 < prepared.report.dropped["dated_at_or_after_as_of"] <= 40_974 + 35_738
@@ -149,7 +149,7 @@ def test_as_of_2025_widens_test_over_the_2024_gap_and_reads_nothing_after(arxiv_
     assert (window["as_of"], window["test"], window["train"]) == (
         "2025-01-01",
         ["2024-02-29", "2024-12-31"],
-        ["2020-11-29", "2023-11-29"],
+        ["2020-12-29", "2023-12-29"],
     )
     assert len(prepared.labels) == cfg.top_n_labels and set(frame["label"]) <= set(prepared.labels)
 
@@ -158,6 +158,7 @@ def test_default_as_of_is_the_day_after_the_newest_paper(arxiv_raw: pd.DataFrame
     prepared = prepare_dataset(arxiv_raw, _recent(arxiv_cfg, None))
     window = prepared.metadata()["data_window"]
     assert window["as_of"] == "2026-08-22"  # README: the newest labelled paper is of 2026-08-21
-    assert window["test"] == ["2026-05-22", "2026-08-22"]
+    assert window["test"] == ["2026-06-22", "2026-08-22"]  # the newest 2 months (test_months: 2)
+    assert window["validation"] == ["2026-04-22", "2026-06-22"]
     assert prepared.report.dropped.get("dated_at_or_after_as_of", 0) == 0
-    assert prepared.split("test")["date"].min() >= pd.Timestamp("2026-05-22")
+    assert prepared.split("test")["date"].min() >= pd.Timestamp("2026-06-22")

@@ -134,6 +134,11 @@ def test_first_version_is_promoted_and_decision_recorded(training_run) -> None: 
     baseline = run.steps["baseline_trainer"].outputs[BASELINE_METRICS][0].load()
     metric = decision["metric"]
     assert decision["candidate"] == test[metric] > decision["baseline"] == baseline[metric]
+    # The baseline answered the same rows: the paired test against it matches both scores.
+    against = decision["baseline_test"]
+    assert decision["baseline_rule"] == "not_worse" and against["against"] == "baseline"
+    assert against["n"] == decision["test_rows"]
+    assert against["delta"] == pytest.approx(test["accuracy"] - baseline["accuracy"], abs=1e-9)
     version = Client().get_model_version(training_run.model_name, decision["candidate_version"])
     assert version.stage == decision["stage"] == "production"
     assert version.run_metadata["promotion"]["promote"] is True

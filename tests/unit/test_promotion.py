@@ -12,6 +12,7 @@ from arxiv_classifier.promotion import (
     MCNEMAR,
     PairedTest,
     compare_versions,
+    compare_with_baseline,
     decide_promotion,
     mcnemar_exact,
     paired_bootstrap,
@@ -186,6 +187,81 @@ def test_without_a_test_the_margin_decides_and_says_so() -> None:
 def test_first_version_needs_no_test() -> None:
     d = decide_promotion("accuracy", {"accuracy": 0.8}, None, {"accuracy": 0.7}, 0.0, _test(0.9, 0.0))
     assert d.promote is True and d.reasons[-1] == "no production version yet"
+
+
+# --------------------------------------------------------------------------------------------
+# The baseline condition: 'not_worse' (default) reads the paired test against the baseline
+# --------------------------------------------------------------------------------------------
+
+
+def _against_baseline(p_value: float, delta: float) -> PairedTest:
+    test = _test(p_value, delta)
+    test.against = "baseline"
+    return test
+
+
+def test_a_tie_with_the_baseline_within_noise_is_promoted_by_default() -> None:
+    # The measured case of the replay: 0.774 against TF-IDF's 0.775, significantly above production.
+    tie = _against_baseline(0.9, -0.001)
+    d = decide_promotion(
+        "accuracy",
+        {"accuracy": 0.774},
+        {"accuracy": 0.661},
+        {"accuracy": 0.775},
+        0.0,
+        _test(1e-6, 0.11),
+        baseline_test=tie,
+    )
+    assert d.promote is True
+    assert d.reasons[0].startswith(
+        "candidate accuracy 0.7740 does not beat baseline 0.7750, but is not significantly worse "
+        "(promotion.baseline_rule 'not_worse'): McNemar exact p=0.9 >= alpha=0.05 (b=3 only baseline right"
+    )
+
+
+def test_significantly_worse_than_the_baseline_is_not_promoted() -> None:
+    worse = _against_baseline(0.001, -0.05)
+    d = decide_promotion("accuracy", {"accuracy": 0.7}, None, {"accuracy": 0.75}, baseline_test=worse)
+    assert d.promote is False
+    assert d.reasons[0].startswith("candidate accuracy 0.7000 is significantly worse than baseline 0.7500: McNemar")
+
+
+def test_beat_rule_and_a_missing_test_require_beating_the_baseline() -> None:
+    tie = _against_baseline(0.9, -0.001)
+    strict = decide_promotion(
+        "accuracy", {"accuracy": 0.774}, None, {"accuracy": 0.775}, baseline_rule="beat", baseline_test=tie
+    )
+    assert strict.promote is False and strict.reasons[0] == "candidate accuracy 0.7740 does not beat baseline 0.7750"
+    untested = decide_promotion("accuracy", {"accuracy": 0.774}, None, {"accuracy": 0.775}, baseline_test=None)
+    assert untested.promote is False
+
+
+def test_beating_the_baseline_needs_no_test_and_a_significant_lead_for_the_candidate_passes() -> None:
+    ahead = decide_promotion(
+        "accuracy", {"accuracy": 0.8}, None, {"accuracy": 0.7}, baseline_test=_against_baseline(0.01, 0.1)
+    )
+    assert ahead.promote is True and ahead.reasons[0] == "candidate accuracy 0.8000 beats baseline 0.7000"
+
+
+def test_compare_with_baseline_is_mcnemar_on_the_same_rows_by_name() -> None:
+    # 12 rows: the baseline alone is right on 2, the candidate alone on 10 (the hand-computed case above).
+    truth = ["a"] * 12 + ["b"] * 4
+    candidate = ["b", "b"] + ["a"] * 10 + ["b"] * 4
+    baseline = ["a", "a"] + ["c"] * 10 + ["b"] * 4  # "c": a label outside the space, always wrong
+    test = compare_with_baseline(truth, candidate, baseline, ["a", "b"], metric="accuracy", test="mcnemar")
+    assert test is not None and test.against == "baseline"
+    assert (test.b, test.c, test.n) == (2, 10, 16)
+    assert test.p_value == pytest.approx(158 / 4096, abs=1e-6)
+    assert "b=2 only baseline right, c=10 only candidate right, of 16" in test.describe()
+    assert compare_with_baseline(truth, candidate, baseline, ["a", "b"], metric="accuracy", test="none") is None
+    with pytest.raises(ValueError, match="15 baseline predictions"):
+        compare_with_baseline(truth, candidate, baseline[:-1], ["a", "b"], metric="accuracy", test="mcnemar")
+
+
+def test_baseline_rule_is_validated() -> None:
+    assert PromotionConfig().baseline_rule == "not_worse"
+    with pytest.raises(pydantic.ValidationError, match="baseline_rule"):
+        PromotionConfig(baseline_rule="ignore")  # type: ignore[arg-type]
 
 
 # --------------------------------------------------------------------------------------------

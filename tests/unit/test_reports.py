@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from arxiv_classifier.data import prepare_dataset
-from arxiv_classifier.promotion import candidate_slices, compare_versions, decide_promotion
+from arxiv_classifier.promotion import candidate_slices, compare_versions, compare_with_baseline, decide_promotion
 from arxiv_classifier.reports import (
     confusion_matrix_png,
     dataset_card_html,
@@ -154,6 +154,20 @@ def test_promotion_report_shows_test_label_spaces_classes_and_slices() -> None:
     assert re.search(r'<td class="l">c</td><td>20</td><td>1\.000</td><td>0\.000</td><td>\+1\.000</td>', report)
     assert "<h3>By year</h3>" in report and "<h3>By abstract</h3>" in report
     assert re.search(r'<td class="l">truncated</td><td>10</td><td>0\.900</td>', report)
+    assert "Against the baseline" not in report  # no baseline test recorded
+
+
+def test_promotion_report_shows_the_test_against_the_baseline() -> None:
+    truth = ["a", "b", "c", "c"] * 10
+    candidate = ["a", "b", "c", "c"] * 9 + ["b", "b", "c", "c"]
+    baseline = ["a", "b", "c", "a"] * 10
+    test = compare_with_baseline(truth, candidate, baseline, ["a", "b", "c"], metric="accuracy", test="mcnemar")
+    assert test is not None
+    record = {**_promotion_record("mcnemar"), "baseline_rule": "not_worse", "baseline_test": test.as_dict()}
+    report = promotion_report_html(record)
+    assert "<h3>Against the baseline (promotion.baseline_rule: not_worse)</h3>" in report
+    assert _cell(report, "b: only baseline right", "1") and _cell(report, "c: only candidate right", "10")
+    assert _cell(report, "difference (candidate - baseline)", "+0.2250")
 
 
 def test_promotion_report_of_a_bootstrap_and_of_a_first_version() -> None:
