@@ -177,7 +177,10 @@ class DataConfig(_Strict):
 class BaselineConfig(_Strict):
     """TF-IDF + logistic regression, trained and tested on the same split as the transformer."""
 
-    enabled: bool = Field(True, description="Train the baseline (promotion then requires beating it).")
+    enabled: bool = Field(
+        True,
+        description="Train the baseline (promotion then checks the candidate against it: promotion.baseline_rule).",
+    )
     ngram_max: int = Field(2, ge=1, le=3, description="Largest word n-gram.")
     max_features: int = Field(200_000, ge=100, description="Vocabulary size of the TF-IDF vectoriser.")
     c: float = Field(5.0, gt=0, description="Inverse regularisation strength of the logistic regression.")

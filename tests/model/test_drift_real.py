@@ -36,19 +36,25 @@ N = 1000
 UNLABELLED = DATA_DIR / "arxiv" / "unlabelled.csv.gz"
 
 
+def arxiv_window(start: str | None = None, end: str | None = None, **fields: object) -> CurrentDataConfig:
+    """Every labelled arXiv paper of [start, end), with full abstracts, as `load_papers` reads them."""
+    data = DataConfig()
+    return CurrentDataConfig(
+        source=str(ARXIV),
+        strip_pattern=None,
+        date_field=data.date_field,
+        start=date.fromisoformat(start) if start else None,
+        end=date.fromisoformat(end) if end else None,
+        max_rows=None,
+        **fields,  # type: ignore[arg-type]
+    )
+
+
 @pytest.fixture(scope="module")
 def era_papers() -> tuple[list[str], pd.DataFrame]:
     """(the default run's label space, 2N papers of the training era with those labels, N others to fit the head)."""
     data = DataConfig()
-    cfg = CurrentDataConfig(
-        source=str(ARXIV),
-        strip_pattern=None,
-        date_field=data.date_field,
-        end=date.fromisoformat(data.split.train_end),
-        label_field=data.label_field,
-        max_rows=None,
-    )
-    era = load_papers(cfg)
+    era = load_papers(arxiv_window(end=data.split.train_end, label_field=data.label_field))
     labels = label_space(era["label"], data.top_n_labels)
     era = era[era["label"].isin(labels)]
     checked = era.sample(n=2 * N, random_state=7).reset_index(drop=True)
@@ -116,15 +122,8 @@ def gate_sides(features):  # type: ignore[no-untyped-def]
     and N other papers of 2023, which the gate must pass.
     """
     _, window, classifier = features
-    data = DataConfig()
-    year = CurrentDataConfig(
-        source=str(ARXIV),
-        strip_pattern=None,
-        date_field=data.date_field,
-        start=date.fromisoformat(data.split.train_end),
-        end=date.fromisoformat(data.split.test_start),
-        max_rows=None,
-    )
+    split = DataConfig().split
+    year = arxiv_window(split.train_end, split.test_start)
     validation_year = load_papers(year).sample(n=2 * N, random_state=11)
     newest = load_papers(year.model_copy(update={"start": None, "end": None, "newest_months": 3, "max_rows": N}))
     assert newest["date"].min() > pd.Timestamp("2026-01-01")
