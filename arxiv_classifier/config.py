@@ -270,6 +270,16 @@ class PromotionConfig(_Strict):
             return "mcnemar" if self.metric == "accuracy" else "bootstrap"
         return self.test
 
+    def paired_test_options(self) -> dict[str, Any]:
+        """The keyword arguments of `promotion.compare_versions` / `compare_with_baseline`: one test for both."""
+        return {
+            "metric": self.metric,
+            "test": self.significance_test,
+            "alpha": self.alpha,
+            "resamples": self.bootstrap_resamples,
+            "seed": self.bootstrap_seed,
+        }
+
 
 class ResourcesConfig(_Strict):
     """Compute the training step asks a remote orchestrator for (Vertex AI). The local orchestrator ignores it."""

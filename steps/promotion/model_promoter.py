@@ -79,17 +79,7 @@ def _baseline_test(
     from arxiv_classifier.baseline import baseline_proba
 
     predicted = [labels[i] for i in baseline_proba(baseline, texts, labels).argmax(axis=1)]
-    return compare_with_baseline(
-        truth,
-        candidate,
-        predicted,
-        labels,
-        metric=config.metric,
-        test=config.significance_test,
-        alpha=config.alpha,
-        resamples=config.bootstrap_resamples,
-        seed=config.bootstrap_seed,
-    )
+    return compare_with_baseline(truth, candidate, predicted, labels, **config.paired_test_options())
 
 
 @step(enable_cache=False)  # a decision is taken anew for every model version, cached inputs or not
@@ -131,17 +121,7 @@ def model_promoter(
             holder, model, candidate, labels, test[COL_TEXT].tolist(), truth, evaluation, train
         )
         comparison = compare_versions(
-            truth,
-            candidate,
-            labels,
-            production,
-            production_labels,
-            slices,
-            metric=config.metric,
-            test=config.significance_test,
-            alpha=config.alpha,
-            resamples=config.bootstrap_resamples,
-            seed=config.bootstrap_seed,
+            truth, candidate, labels, production, production_labels, slices, **config.paired_test_options()
         )
         decision = decide_promotion(
             config.metric,

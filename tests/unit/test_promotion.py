@@ -260,6 +260,9 @@ def test_compare_with_baseline_is_mcnemar_on_the_same_rows_by_name() -> None:
 
 def test_baseline_rule_is_validated() -> None:
     assert PromotionConfig().baseline_rule == "not_worse"
+    # One test for both comparisons: production and the baseline get the same options.
+    options = PromotionConfig(metric="macro_f1", alpha=0.01, bootstrap_resamples=200).paired_test_options()
+    assert options == {"metric": "macro_f1", "test": "bootstrap", "alpha": 0.01, "resamples": 200, "seed": 0}
     with pytest.raises(pydantic.ValidationError, match="baseline_rule"):
         PromotionConfig(baseline_rule="ignore")  # type: ignore[arg-type]
 
