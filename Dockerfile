@@ -8,7 +8,7 @@
 #               docker build --target pipeline --build-arg TORCH_VARIANT=cu126 -t arxiv-pipeline-gpu .
 #   serving   the Seldon Core 1.18 microservice: serving/requirements.lock (the file the local deployer's
 #             serving virtualenv installs) and the serving modules (serving/arxiv_model.py and the
-#             request_logger.py it imports), nothing else of the repository.
+#             onnx_runner.py and request_logger.py it imports), nothing else of the repository; no torch.
 #               docker build --target serving -t arxiv-serving .
 #
 # Both install their lock file before copying any source, so editing code does not re-run the install.
@@ -63,17 +63,15 @@ ENV PYTHONPATH=/app \
 # ---------------------------------------------------------------------------------------------------------
 FROM base AS serving
 
-# The serving environment only (seldon-core, torch CPU, transformers): seldon-core's pins (click<8.1,
-# protobuf<4, numpy<2, Flask<3) cannot share an environment with ZenML. torch==2.13.0 resolves to
-# PyTorch's +cpu wheel from the extra index.
+# The serving environment only (seldon-core, ONNX Runtime, tokenizers; no torch): seldon-core's pins
+# (click<8.1, protobuf<4, numpy<2, Flask<3) cannot share an environment with ZenML.
 COPY serving/requirements.lock /tmp/serving-requirements.lock
-RUN pip install --compile --extra-index-url https://download.pytorch.org/whl/cpu \
-        -r /tmp/serving-requirements.lock \
+RUN pip install --compile -r /tmp/serving-requirements.lock \
  && rm /tmp/serving-requirements.lock
 
 WORKDIR /microservice
 # The serving class and its sibling modules (it imports them by plain name from /microservice).
-COPY serving/arxiv_model.py serving/request_logger.py /microservice/
+COPY serving/arxiv_model.py serving/onnx_runner.py serving/request_logger.py /microservice/
 RUN python -m compileall -q /microservice
 
 # Seldon's storage initializer (an init container) copies modelUri to /mnt/models; the class reads

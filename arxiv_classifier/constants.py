@@ -22,6 +22,11 @@ MODEL_CARD = "model_card"
 PROMOTION_DECISION = "promotion_decision"
 PROMOTION_REPORT = "promotion_report"
 TEST_PREDICTIONS = "test_predictions"
+ONNX_FP32 = "onnx_fp32"
+ONNX_INT8 = "onnx_int8"
+ONNX_EVALUATION = "onnx_evaluation"
+#: Model-version metadata key of the ONNX evaluation (what `serving.format: auto` decides from).
+ONNX_METADATA_KEY = "onnx"
 
 #: Columns of a prepared dataset.
 COL_ID = "id"

@@ -181,3 +181,32 @@ def check_contract(
     if state is None or state.get("status") != "ready":
         problems.append(f"{url}{HEALTH_PATH} is not ready after the checks: {state}")
     return problems
+
+
+def check_answers(
+    url: str, papers: list[dict[str, str]], expected: list[Any], tolerance: float, timeout: float = 30
+) -> list[str]:
+    """Answers that contradict the model version's recorded test predictions; [] means none.
+
+    Each paper is sent alone. `expected` holds, per paper, the recorded probabilities (one per label, a
+    {label: probability} mapping) of the PyTorch model on it. The served top category must be the recorded
+    one unless the recorded top-two margin is within `2 * tolerance`: a served format whose probabilities
+    differ from PyTorch's by at most `tolerance` (its measured largest difference) can flip only those.
+    """
+    problems: list[str] = []
+    for i, (paper, recorded) in enumerate(zip(papers, expected, strict=True)):
+        ranked = sorted(recorded.items(), key=lambda kv: -kv[1])
+        margin = ranked[0][1] - (ranked[1][1] if len(ranked) > 1 else 0.0)
+        try:
+            answer = predict(url, [paper], timeout, request_id=f"{SMOKE_REQUEST_PREFIX}{uuid.uuid4().hex}")
+            served = answer["jsonData"]["predictions"][0]["category"]
+        except (EndpointError, KeyError, IndexError, TypeError) as error:
+            problems.append(f"paper {i} ({paper.get('title', '')[:60]!r}) got no prediction: {error}")
+            continue
+        if served != ranked[0][0] and margin > 2 * tolerance:
+            problems.append(
+                f"paper {i} ({paper.get('title', '')[:60]!r}) answered {served!r}; the evaluated model said "
+                f"{ranked[0][0]!r} with a margin of {margin:.3f} over the next category (the served format may "
+                f"differ by {tolerance:.3g} in probability): the server does not run the evaluated model"
+            )
+    return problems

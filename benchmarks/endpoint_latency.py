@@ -1,17 +1,18 @@
 #!/usr/bin/env python
-"""Endpoint latency and throughput of the local Seldon microservice vs. the same model in-process.
+"""Serving speed, one run: PyTorch fp32, ONNX fp32 and ONNX int8 in-process, and the endpoint serving int8.
 
-The server is started and stopped by the local deployer's own service (`LocalSeldonDeploymentService`:
-the launcher, command line and environment of a deployment); the load comes from locust
-(`benchmarks/locustfile.py`, headless, CSV output). It measures deploy-to-ready time, single-paper
-latency (one locust user), throughput at batch 1, 8 and 32 (`--clients` users), the server's RSS, and
-then, with the server stopped so both never share the cores, the same model in this process (torch
-threads = the server's total, capped at the CPU count) on the same papers for the same duration. It
-prints every endpoint figure with its ratio to the in-process one and writes JSON to `--output`
-(locust's CSV files beside it). Run it on an idle machine: other load hurts the endpoint more.
+The classifier directory is exported exactly as the training pipeline exports it (fp32 ONNX, then int8
+with ONNX Runtime's dynamic quantisation, per channel). On the same papers and with the same number
+of intra-op threads (`--threads`, default 1) it measures, in this process and one format at a time:
+single-paper latency (p50/p99, papers sent one by one) and throughput at batch 1, 8 and 32; then the
+local deployer's own service starts the Seldon microservice serving `--serve-format` (default
+onnx-int8) from the torch-free serving environment, and locust (`benchmarks/locustfile.py`, headless)
+measures the same figures over HTTP (single-paper latency with one user, throughput with `--clients`
+users), with deploy-to-ready time and the server's memory. Every figure is printed with its ratio to
+in-process PyTorch fp32, and the endpoint's also to the same format in-process. Writes JSON to
+`--output` (locust's CSV files beside it). Run it on an idle machine: other load hurts the endpoint more.
 
-    .venv/bin/python benchmarks/endpoint_latency.py --model-dir outputs/model --duration 20 --clients 4
-    .venv/bin/python benchmarks/endpoint_latency.py --quantize --duration 10   # untrained MiniLM head
+    .venv/bin/python benchmarks/endpoint_latency.py --model-dir <classifier dir> --duration 20 --clients 4
 
 Without `--model-dir` it builds MiniLM with an untrained head for ten labels, offline: the same compute
 as a trained one, so the same speed; only the predicted categories are meaningless.
@@ -42,12 +43,14 @@ import torch
 
 from arxiv_classifier import localhost
 from arxiv_classifier.classifier import TextClassifier
-from arxiv_classifier.config import CurrentDataConfig, ServingConfig, expand_path_vars
+from arxiv_classifier.config import CurrentDataConfig, ExportConfig, ServingConfig, expand_path_vars
 from arxiv_classifier.constants import OFFLINE_MINILM_ID
 from arxiv_classifier.data import join_text
 from arxiv_classifier.endpoint import predict
-from arxiv_classifier.modeling import build_classifier
+from arxiv_classifier.modeling import batched_forward, build_classifier, softmax
+from arxiv_classifier.onnx_export import export_onnx, load_runner, quantize_int8
 from arxiv_classifier.papers import load_papers
+from arxiv_classifier.serving_format import FP32, INT8, TORCH
 from deployers.local_seldon.service import LocalSeldonDeploymentConfig, LocalSeldonDeploymentService
 from deployers.serving_env import ensure_serving_env
 
@@ -57,11 +60,15 @@ DEFAULT_OUTPUT = BENCHMARKS.parent / "outputs" / "benchmarks" / "endpoint_latenc
 BATCH_SIZES = (1, 8, 32)
 LABELS = ["cs.IT", "cs.AI", "cs.IR", "cs.CL", "cs.LG", "cs.RO", "stat.ML", "cs.CV", "cs.GR", "astro-ph"]
 WARMUP_REQUESTS = 10
+FORMATS = (TORCH, FP32, INT8)
 
 
-def read_papers(source: str, n: int) -> list[dict[str, str]]:
-    """`n` real papers as the endpoint receives them ({"title", "summary"}, feed preamble stripped)."""
-    frame = load_papers(CurrentDataConfig.model_validate({"source": source, "max_rows": n}))
+def read_papers(source: str, n: int, start: str | None) -> list[dict[str, str]]:
+    """`n` real papers as the endpoint receives them ({"title", "summary"}), dated from `start` on when given."""
+    fields: dict[str, Any] = {"source": source, "max_rows": n, "strip_pattern": None}
+    if start:
+        fields.update(date_field="published_date", start=start)
+    frame = load_papers(CurrentDataConfig.model_validate(fields))
     papers = [{"title": str(t), "summary": str(s)} for t, s in zip(frame["title"], frame["summary"])]
     if len(papers) < max(BATCH_SIZES):
         raise SystemExit(f"{source} gave {len(papers)} papers; need at least {max(BATCH_SIZES)}")
@@ -78,9 +85,9 @@ def start_server(
         model_version="benchmark",
         serving_python=args.serving_python or str(ensure_serving_env()),
         workers=args.workers,
-        threads=args.threads,
-        torch_threads=args.torch_threads or None,
-        quantize=args.quantize,
+        threads=1,
+        inference_threads=args.threads,
+        format=args.serve_format,
         root_runtime_path=str(runtime),
     )
     service = LocalSeldonDeploymentService(uuid=uuid.uuid4(), config=config)
@@ -174,57 +181,69 @@ def measure_endpoint(
     return {"deploy_to_ready_s": ready_s, "single": single, "throughput": throughput, "memory": memory}
 
 
-def measure_in_process(
-    args: argparse.Namespace, model_dir: Path, papers: list[dict[str, str]], threads: int
-) -> dict[str, Any]:
-    torch.set_num_threads(threads)
-    clf = TextClassifier.load(model_dir)
-    if args.quantize:  # the same int8 copy the server makes with `quantize`
-        clf.model = torch.ao.quantization.quantize_dynamic(clf.model, {torch.nn.Linear}, dtype=torch.qint8)
-    texts = [join_text([p["title"], p["summary"]]) for p in papers]  # what the server feeds its model
+def in_process_scorer(fmt: str, model_dir: Path, onnx_dirs: dict[str, Path], threads: int) -> Any:
+    """texts -> probabilities, for one format, as the server computes them (tokenise, forward, softmax)."""
+    if fmt == TORCH:
+        torch.set_num_threads(threads)
+        clf = TextClassifier.load(model_dir)
+        return lambda texts: softmax(batched_forward(clf.model, clf.tokenizer, texts, clf.max_length, len(texts))[0])
+    runner = load_runner(onnx_dirs[fmt], threads=threads)
+    return lambda texts: softmax(runner.logits(texts))
 
-    def timed(batch: int) -> tuple[list[float], float]:
+
+def measure_in_process(args: argparse.Namespace, score: Any, papers: list[dict[str, str]]) -> dict[str, Any]:
+    texts = [join_text([p["title"], p["summary"]]) for p in papers]  # what the server feeds its model
+    for text in texts[:WARMUP_REQUESTS]:
+        score([text])
+    singles = []
+    for text in texts[: args.latency_papers]:
+        t0 = time.perf_counter()
+        score([text])
+        singles.append((time.perf_counter() - t0) * 1000)
+
+    def throughput(batch: int) -> dict[str, Any]:
         chunks = [texts[i : i + batch] for i in range(0, len(texts) - batch + 1, batch)]
-        clf.predict_proba(chunks[0], batch_size=batch, device="cpu")  # warm-up
-        times: list[float] = []
+        n = 0
         start = time.perf_counter()
         while time.perf_counter() - start < args.duration:
-            t0 = time.perf_counter()
-            clf.predict_proba(chunks[len(times) % len(chunks)], batch_size=batch, device="cpu")
-            times.append((time.perf_counter() - t0) * 1000)
-        return times, time.perf_counter() - start
+            score(chunks[n % len(chunks)])
+            n += 1
+        return {"batch": batch, "papers_per_s": n * batch / (time.perf_counter() - start), "batches": n}
 
-    single = dict(zip(("p50", "p90", "p99"), np.percentile(timed(1)[0], [50, 90, 99]).tolist()))
-    rows = []
-    for batch in BATCH_SIZES:
-        times, elapsed = timed(batch)
-        rows.append({"batch": batch, "papers_per_s": len(times) * batch / elapsed, "batches": len(times)})
-    return {"torch_threads": torch.get_num_threads(), "latency_ms": single, "throughput": rows}
+    latency = dict(zip(("p50", "p90", "p99"), np.percentile(singles, [50, 90, 99]).tolist()))
+    return {"latency_ms": latency, "throughput": [throughput(b) for b in BATCH_SIZES], "papers_timed": len(singles)}
 
 
 def render(results: dict[str, Any]) -> str:
-    s, endpoint, base = results["settings"], results["endpoint"], results["in_process"]
-    lat, ip = endpoint["single"]["latency_ms"], base["latency_ms"]
+    s, endpoint, local = results["settings"], results["endpoint"], results["in_process"]
+    base = local[TORCH]
     lines = [
-        f"Endpoint vs in-process: workers={s['workers']} threads={s['threads']} torch_threads={s['torch_threads']} "
-        f"quantize={s['quantize']} clients={s['clients']} duration={s['duration']}s papers={s['papers_loaded']} "
-        f"cpus={s['cpus']} (load average at start {s['loadavg_at_start']:.2f}); in-process torch threads "
-        f"{base['torch_threads']}",
+        f"CPU: {s['cpu_model']} ({s['cpus']} cores); intra-op threads {s['threads']}; endpoint: 1 gunicorn worker x "
+        f"1 thread serving {s['serve_format']}, {s['clients']} locust users in the throughput tests; "
+        f"{s['papers_loaded']} papers; {s['duration']} s per throughput test; load average at start "
+        f"{s['loadavg_at_start']:.2f}",
         f"Model: {results['model_dir']}",
-        f"Deploy-to-ready: {endpoint['deploy_to_ready_s']:.2f} s",
+        f"Endpoint deploy-to-ready: {endpoint['deploy_to_ready_s']:.2f} s",
         "",
-        f"{'':<30} | {'endpoint':>9} | {'in-process':>10} | {'ratio':>6}",
-        "-" * 64,
+        "| | p50 ms | p99 ms | batch 1 papers/s | batch 8 | batch 32 | p50 / PyTorch | batch 32 / PyTorch |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for p in ("p50", "p90", "p99"):
-        lines.append(f"{'single paper ' + p + ' ms':<30} | {lat[p]:>9.1f} | {ip[p]:>10.1f} | {lat[p] / ip[p]:>6.2f}")
-    for row in results["throughput"]:
-        e, i = row["endpoint"], row["in_process"]
+    rows = [(f"in-process {fmt}", local[fmt]["latency_ms"], local[fmt]["throughput"]) for fmt in FORMATS]
+    rows.append((f"endpoint {s['serve_format']}", endpoint["single"]["latency_ms"], endpoint["throughput"]))
+    for name, lat, tput in rows:
+        rate = [t["papers_per_s"] for t in tput]
         lines.append(
-            f"{'batch ' + str(row['batch']) + ' papers/s':<30} | {e['papers_per_s']:>9.1f} | "
-            f"{i['papers_per_s']:>10.1f} | {row['ratio']:>6.2f}"
+            f"| {name} | {lat['p50']:.1f} | {lat['p99']:.1f} | {rate[0]:.1f} | {rate[1]:.1f} | {rate[2]:.1f} | "
+            f"{lat['p50'] / base['latency_ms']['p50']:.2f} | {rate[2] / base['throughput'][2]['papers_per_s']:.2f}x |"
         )
-    lines.append("(latency ratio: lower is better; throughput ratio: higher is better)")
+    same = local[s["serve_format"]]
+    ratios = [e["papers_per_s"] / i["papers_per_s"] for e, i in zip(endpoint["throughput"], same["throughput"])]
+    lines += [
+        "",
+        f"endpoint / in-process {s['serve_format']} throughput at batch 1 / 8 / 32: "
+        + " / ".join(f"{r:.2f}" for r in ratios)
+        + f"; single-paper p50 {endpoint['single']['latency_ms']['p50']:.1f} vs {same['latency_ms']['p50']:.1f} ms",
+    ]
     failures = sum(t["failures"] for t in endpoint["throughput"]) + endpoint["single"]["failures"]
     lines.append(f"Failed requests: {failures}")
     lines.append("Server memory after the load:")
@@ -233,6 +252,16 @@ def render(results: dict[str, Any]) -> str:
     rss, uss = (sum(m[k] for m in endpoint["memory"]) for k in ("rss_mb", "uss_mb"))
     lines.append(f"  total RSS {rss:.1f} MiB, USS {uss:.1f} MiB (RSS counts pages shared between forks per process)")
     return "\n".join(lines)
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"
 
 
 def positive(text: str) -> int:
@@ -245,25 +274,21 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     serving = ServingConfig.model_validate({})  # the project's serving defaults
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--model-dir", type=Path, help="a TextClassifier directory (default: untrained MiniLM head)")
-    parser.add_argument(
-        "--papers", default=CurrentDataConfig.model_validate({}).source, help="papers source (load_papers)"
-    )
-    parser.add_argument("--n-papers", type=positive, default=512, help="real papers to cycle through")
-    parser.add_argument("--duration", type=positive, default=20, help="seconds of each test")
+    parser.add_argument("--papers", default="${DATA_DIR}/arxiv/papers.csv.gz", help="papers source (load_papers)")
+    parser.add_argument("--start", default="2026-06-22", help="papers dated from this day on ('' for any)")
+    parser.add_argument("--n-papers", type=positive, default=1000, help="real papers to cycle through")
+    parser.add_argument("--latency-papers", type=positive, default=300, help="papers timed one by one in-process")
+    parser.add_argument("--duration", type=positive, default=20, help="seconds of each throughput test")
     parser.add_argument("--clients", type=positive, default=4, help="concurrent locust users in the throughput tests")
     parser.add_argument("--workers", type=positive, default=serving.workers, help="gunicorn workers")
-    parser.add_argument("--threads", type=positive, default=serving.threads, help="threads per gunicorn worker")
     parser.add_argument(
-        "--torch-threads", type=int, default=serving.torch_threads or 0, help="per worker; 0: torch's choice"
+        "--threads", type=positive, default=serving.inference_threads or 1, help="intra-op threads, everywhere"
     )
-    parser.add_argument("--quantize", action="store_true", help="serve (and baseline) the int8 quantised model")
+    parser.add_argument("--serve-format", choices=[INT8, FP32], default=INT8, help="what the endpoint serves")
     parser.add_argument("--ready-timeout", type=float, default=serving.ready_timeout, help="seconds to get ready")
     parser.add_argument("--serving-python", help="python of the serving venv (default: ensure_serving_env())")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="JSON results (locust CSVs beside it)")
-    args = parser.parse_args(argv)
-    if args.torch_threads < 0:
-        parser.error("--torch-threads must be >= 0")
-    return args
+    return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -274,29 +299,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"warning: the machine is not idle (load average {loadavg:.2f}); the ratios will be noisy", flush=True)
     source = expand_path_vars(args.papers)
     print(f"Reading {args.n_papers} papers from {source} ...", flush=True)
-    papers = read_papers(source, args.n_papers)
+    papers = read_papers(source, args.n_papers, args.start or None)
 
     with tempfile.TemporaryDirectory(prefix="endpoint-bench-") as tmp:
         model_dir = args.model_dir.resolve() if args.model_dir else Path(tmp) / "model"
         if not args.model_dir:
             print(f"Building {OFFLINE_MINILM_ID} with an untrained head (10 labels, 128 tokens) ...", flush=True)
             build_classifier(OFFLINE_MINILM_ID, labels=LABELS, max_length=128, seed=0).save(model_dir)
-        endpoint = measure_endpoint(args, model_dir, papers, Path(tmp))
-        threads = min(args.workers * (args.torch_threads or cpus), cpus)
-        print(f"In-process baseline ({threads} torch threads, server stopped) ...", flush=True)
-        base = measure_in_process(args, model_dir, papers, threads)
+        print("Exporting to ONNX (fp32, then int8 per channel, as the training pipeline does) ...", flush=True)
+        fp32 = export_onnx(TextClassifier.load(model_dir), Path(tmp) / FP32)
+        onnx_dirs = {FP32: fp32, INT8: quantize_int8(fp32, Path(tmp) / INT8, per_channel=ExportConfig().per_channel)}
+        local = {}
+        for fmt in FORMATS:
+            print(f"In-process {fmt}, {args.threads} thread(s) ...", flush=True)
+            local[fmt] = measure_in_process(args, in_process_scorer(fmt, model_dir, onnx_dirs, args.threads), papers)
+        endpoint = measure_endpoint(args, onnx_dirs[args.serve_format], papers, Path(tmp))
 
     settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
-    settings.update(papers_loaded=len(papers), papers_source=source, cpus=cpus, loadavg_at_start=loadavg)
+    settings.update(
+        papers_loaded=len(papers), papers_source=source, cpus=cpus, loadavg_at_start=loadavg, cpu_model=cpu_model()
+    )
     results = {
         "settings": settings,
         "model_dir": str(args.model_dir or f"untrained {OFFLINE_MINILM_ID} head"),
         "endpoint": endpoint,
-        "in_process": base,
-        "throughput": [
-            {"batch": e["batch"], "endpoint": e, "in_process": i, "ratio": e["papers_per_s"] / i["papers_per_s"]}
-            for e, i in zip(endpoint["throughput"], base["throughput"])
-        ],
+        "in_process": local,
     }
     print()
     print(render(results))

@@ -34,11 +34,13 @@ class ModelIdentity:
         name: the ZenML Model's name.
         version: its version number, as text.
         id: the model version's UUID ('' when unknown), which links the service to the version.
+        format: what the served directory holds (onnx-int8, onnx-fp32 or torch; '' when unknown).
     """
 
     name: str
     version: str
     id: str = ""
+    format: str = ""
 
     @property
     def service_name(self) -> str:
@@ -109,7 +111,8 @@ def for_deployer(deployer: BaseModelDeployer) -> ServerDeployer:
 
 
 def model_dir_of(classifier_uri: str) -> str:
-    """The self-describing model directory inside a classifier artifact (where its materializer puts it)."""
+    """The self-describing model directory inside a classifier artifact, PyTorch or ONNX (where both
+    materializers put it)."""
     from materializers.text_classifier_materializer import MODEL_DIR
 
     return os.path.join(classifier_uri, MODEL_DIR)
@@ -127,7 +130,8 @@ def deploy_new_server(
 
     Args:
         deployer: the active stack's model deployer.
-        classifier_uri: the URI of the classifier artifact (its model directory is served).
+        classifier_uri: the URI of the served artifact (the PyTorch classifier or an ONNX export; its model
+            directory is served).
         model: the model version served.
         serving: workers, limits, image and the like; an unset `request_log_uri` becomes
             `<artifact store>/request_logs/<model name>` (`with_request_log_uri`).

@@ -102,20 +102,19 @@ def seldon_parameters(
     model_version: str,
     max_batch: int,
     top_k: int,
-    torch_threads: int | None = None,
-    quantize: bool = False,
+    inference_threads: int | None = None,
     request_log: RequestLogSettings | None = None,
 ) -> list[dict[str, str]]:
     """The serving class's parameters in Seldon's `{"name", "value", "type"}` form.
 
     Args:
-        model_dir: the self-describing model directory the server loads.
+        model_dir: the self-describing model directory the server loads (PyTorch or ONNX, by its classifier.json).
         model_name: the Model Control Plane name echoed by every answer.
         model_version: the version echoed by every answer.
         max_batch: most papers in one request.
         top_k: categories returned per paper.
-        torch_threads: torch intra-op threads per worker; None or 0 leaves torch's default (not sent).
-        quantize: serve an int8 copy (sent only when on, so older servers keep working).
+        inference_threads: the model runtime's intra-op threads per worker; None or 0 leaves its default
+            (not sent).
         request_log: where and within which bounds the server logs what it serves; None sends nothing
             (the class's default: on, in its own temporary directory). The deployers always send it.
     """
@@ -126,10 +125,8 @@ def seldon_parameters(
         ("max_batch", str(max_batch), "INT"),
         ("top_k", str(top_k), "INT"),
     ]
-    if torch_threads:
-        params.append(("torch_threads", str(torch_threads), "INT"))
-    if quantize:
-        params.append(("quantize", "true", "BOOL"))
+    if inference_threads:
+        params.append(("inference_threads", str(inference_threads), "INT"))
     if request_log is not None:
         params += request_log.parameters()
     return [{"name": n, "value": v, "type": t} for n, v, t in params]

@@ -1,4 +1,4 @@
-"""Training pipeline: data -> baseline + transformer -> evaluation -> promotion."""
+"""Training pipeline: data -> baseline + transformer -> evaluation -> ONNX export (fp32, int8) + promotion."""
 
 from typing import Any
 
@@ -16,6 +16,7 @@ from steps import (
     model_history_reporter,
     model_promoter,
     model_trainer,
+    onnx_exporter,
 )
 
 #: ZenML settings key of the Vertex orchestrator's settings; ignored (not an error) on stacks without one.
@@ -80,6 +81,14 @@ def training_pipeline(config: RunConfig, data_fingerprint: str = "", dataset_ver
         config=config.evaluation,
         train=config.train,
     )
+    if config.export.onnx:
+        onnx_exporter(
+            classifier=classifier,
+            dataset=dataset,
+            test_predictions=test_predictions,
+            config=config.export,
+            train=config.train,
+        )
     decision, _promotion_report = model_promoter(
         dataset=dataset,
         test_metrics=test_metrics,

@@ -1,9 +1,13 @@
 """Seldon Core 1.18 (protocol v1) model that puts arXiv papers into their primary category.
 
-Runs in the *serving* environment (seldon-core, torch, transformers; see requirements.lock) and imports
-nothing from `arxiv_classifier` or ZenML. It loads a model directory written by
-`arxiv_classifier.classifier.TextClassifier.save`: Hugging Face `save_pretrained` model and tokenizer
-files plus `classifier.json` = {"max_length": int, "labels": [...], "base_model": str}.
+Runs in the *serving* environment (seldon-core, onnxruntime, tokenizers; see requirements.lock) and
+imports nothing from `arxiv_classifier` or ZenML. It loads a model directory whose `classifier.json`
+says what it holds:
+
+* `"format": "onnx-int8"` or `"onnx-fp32"`: an ONNX export (`arxiv_classifier.onnx_export`), run with
+  ONNX Runtime and the `tokenizers` library by `onnx_runner.OnnxTextModel` (no torch);
+* no format (or `"torch"`): `TextClassifier.save`'s Hugging Face `save_pretrained` files, run with torch
+  and transformers, which only an environment that has them can serve (the serving image does not).
 
 Started by `seldon-core-microservice arxiv_model.ArxivClassifier --service-type MODEL --parameters '[...]'`
 (or `serving/launch_local.py` on the local stack). Parameters (all optional):
@@ -13,9 +17,8 @@ Started by `seldon-core-microservice arxiv_model.ArxivClassifier --service-type 
     model_version  STRING  echoed in every answer and in /health/status
     max_batch      INT     most papers in one request (default 64); larger batches are a 400
     top_k          INT     how many (category, probability) pairs each prediction lists (default 3)
-    torch_threads  INT     torch intra-op threads per worker; 0 leaves torch's default
-    quantize       BOOL    int8 dynamic quantisation of the Linear layers (~2.4x faster on CPU; changes
-                           a few per cent of predictions: opt-in, see the README's Performance section)
+    inference_threads INT  intra-op threads of ONNX Runtime (or torch) per worker; 0 leaves the
+                           runtime's default (`torch_threads`, its former name, is accepted)
     deployment_id  STRING  echoed by /health/status and written to the request log
     request_log    BOOL    log every served prediction (default true; see "Request log" below)
     request_log_uri STRING a local directory or gs://BUCKET/PREFIX (default: $REQUEST_LOG_URI, else
@@ -52,6 +55,7 @@ is loaded, 503 before. Custom metrics go out in `meta.metrics`; Seldon turns the
 metrics on the metrics port's /metrics: counters `arxiv_requests_total`, `arxiv_papers_total` and
 `arxiv_predicted_class_total{category=...}`, and the histogram `arxiv_inference_seconds`
 (tokenisation + forward pass of each request; Seldon's TIMER takes milliseconds and exposes seconds).
+/health/status also says which `format` is served.
 Every answer's `meta.puid` is the request's id (Seldon's puid when it sent one, else a new one).
 
 Request log. Each paper answered becomes one JSON line (request, paper and prediction), written off
@@ -74,6 +78,7 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from onnx_runner import ONNX_FORMATS, OnnxTextModel
 from request_logger import (
     DEFAULT_LOG_FILE_BYTES,
     DEFAULT_LOG_FILES,
@@ -102,10 +107,10 @@ FIELDS = ("title", "summary")
 OUTPUT_NAMES = ["category", "confidence", "top_k"]
 
 # This module must not import arxiv_classifier (the serving image holds only the serving modules), so the text
-# normalisation and the forward pass below are copies of the library's: arxiv_classifier/data.py's
+# normalisation and the torch forward pass below are copies of the library's: arxiv_classifier/data.py's
 # normalise_text/join_text and arxiv_classifier/modeling.py's encode/batched_forward. The project's
 # tests/unit/test_serving_parity.py imports this file and proves both give the same text, the same
-# token ids and the same logits.
+# token ids and the same logits (and tests/unit/test_onnx_export.py the same of the ONNX runner).
 _WS = re.compile(r"\s+")
 
 
@@ -128,6 +133,60 @@ def forward(model: Any, encoding: Any) -> Any:
 
     with torch.inference_mode():
         return model(**encoding).logits.float().numpy()
+
+
+class TorchTextModel:
+    """A `TextClassifier.save` directory run with torch and transformers (format 'torch')."""
+
+    def __init__(self, model_dir: str, meta: dict[str, Any], threads: int = 0) -> None:
+        try:
+            import torch
+            from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        except ImportError as exc:
+            raise ModelLoadError(
+                f"{model_dir!r} holds a PyTorch model (classifier.json has no ONNX format) but this serving "
+                f"environment has no torch/transformers ({exc}); deploy the version's ONNX export "
+                "(serving.format: auto, onnx-int8 or onnx-fp32), or install torch and transformers here"
+            ) from exc
+        if threads:
+            torch.set_num_threads(threads)
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
+            self.model = AutoModelForSequenceClassification.from_pretrained(model_dir).eval()
+        except (OSError, ValueError) as exc:
+            raise ModelLoadError(f"could not load the model in {model_dir!r}: {exc}") from exc
+        self.max_length = int(meta["max_length"])
+        config = self.model.config
+        id2label = {int(k): v for k, v in (config.id2label or {}).items()}
+        self.labels = [id2label.get(i) for i in range(config.num_labels)]
+        self.threads = torch.get_num_threads()
+
+    def encode(self, texts: list[str]) -> Any:
+        return encode(self.tokenizer, texts, self.max_length)
+
+    def run(self, encoding: Any) -> Any:
+        return forward(self.model, encoding)
+
+
+class OnnxRunner:
+    """`onnx_runner.OnnxTextModel` with the torch runner's encode/run split (formats 'onnx-int8', 'onnx-fp32')."""
+
+    def __init__(self, model_dir: str, meta: dict[str, Any], threads: int = 0) -> None:
+        try:
+            self.model = OnnxTextModel(model_dir, meta, threads=threads)
+        except (OSError, ValueError) as exc:
+            raise ModelLoadError(f"could not load the ONNX model in {model_dir!r}: {exc}") from exc
+        self.labels = list(meta["labels"])
+        self.threads = threads
+
+    def encode(self, texts: list[str]) -> Any:
+        return self.model.encode(texts)
+
+    def run(self, encoding: Any) -> Any:
+        import numpy as np
+
+        (out,) = self.model.session.run(["logits"], encoding)
+        return np.asarray(out, dtype=np.float32)
 
 
 def softmax(logits: Any) -> Any:
@@ -161,8 +220,8 @@ def read_classifier_meta(model_dir: str | Path) -> dict[str, Any]:
     """classifier.json of `model_dir`, checked; ModelLoadError says what is wrong."""
     path = Path(model_dir)
     hint = (
-        "model_dir must be a directory written by arxiv_classifier's TextClassifier.save "
-        f"(Hugging Face save_pretrained files plus {CLASSIFIER_META})"
+        "model_dir must be a directory written by arxiv_classifier's ONNX export (model.onnx, tokenizer.json) or "
+        f"TextClassifier.save (Hugging Face save_pretrained files), with its {CLASSIFIER_META}"
     )
     if not path.is_dir():
         raise ModelLoadError(f"model_dir {str(path)!r} does not exist or is not a directory; {hint}")
@@ -180,6 +239,11 @@ def read_classifier_meta(model_dir: str | Path) -> dict[str, Any]:
         meta["max_length"] = int(meta["max_length"])
     except (KeyError, TypeError, ValueError):
         raise ModelLoadError(f"{str(meta_path)!r} has no integer 'max_length'; {hint}") from None
+    meta["format"] = meta.get("format") or "torch"
+    if meta["format"] not in (*ONNX_FORMATS, "torch"):
+        raise ModelLoadError(
+            f"{str(meta_path)!r} has format {meta['format']!r}; this server reads {', '.join(ONNX_FORMATS)} or torch"
+        )
     return meta
 
 
@@ -246,8 +310,9 @@ class ArxivClassifier:
         model_version: str = "",
         max_batch: int = 64,
         top_k: int = 3,
-        torch_threads: int = 0,
+        inference_threads: int = 0,
         deployment_id: str = "",
+        torch_threads: int | None = None,
         quantize: bool = False,
         request_log: bool = True,
         request_log_uri: str = "",
@@ -262,21 +327,26 @@ class ArxivClassifier:
         self.model_version = str(model_version)
         self.max_batch = int(max_batch)
         self.top_k = int(top_k)
-        self.torch_threads = int(torch_threads)
+        # torch_threads: the parameter's former name, still sent by deployments made before the ONNX format.
+        self.inference_threads = int(inference_threads or torch_threads or 0)
         #: Echoed by /health/status, so a deployer knows the server answering is the one it started.
         self.deployment_id = str(deployment_id)
-        self.quantize = _as_bool(quantize)
-        if self.max_batch < 1 or self.top_k < 1 or self.torch_threads < 0:
+        if _as_bool(quantize):
             raise ValueError(
-                f"max_batch and top_k must be >= 1 and torch_threads >= 0, got max_batch={self.max_batch}, "
-                f"top_k={self.top_k}, torch_threads={self.torch_threads}"
+                "the 'quantize' parameter was removed (torch's deprecated quantize_dynamic): serve the model "
+                "version's ONNX int8 export instead (serving.format: onnx-int8, or auto)"
+            )
+        if self.max_batch < 1 or self.top_k < 1 or self.inference_threads < 0:
+            raise ValueError(
+                f"max_batch and top_k must be >= 1 and inference_threads >= 0, got max_batch={self.max_batch}, "
+                f"top_k={self.top_k}, inference_threads={self.inference_threads}"
             )
         self.ready = False
         self.labels: list[str] = []
         self.max_length = 0
         self.base_model = ""
-        self._model: Any = None
-        self._tokenizer: Any = None
+        self.format = ""
+        self._runner: Any = None
         # A fast tokenizer called with truncation/padding settings mutates its Rust backend, which is not
         # safe across gunicorn threads ("Already borrowed"); the forward pass itself is.
         self._tokenizer_lock = threading.Lock()
@@ -301,27 +371,17 @@ class ArxivClassifier:
     def load(self) -> None:
         """Load tokenizer and model (eval mode) and warm them up; called once per gunicorn worker."""
         meta = read_classifier_meta(self.model_dir)
-        import torch  # here, not at import: seldon forks its workers after building this object
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-        if self.torch_threads:
-            torch.set_num_threads(self.torch_threads)
         start = time.perf_counter()
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(self.model_dir)
-            model = AutoModelForSequenceClassification.from_pretrained(self.model_dir)
-        except (OSError, ValueError) as exc:
-            raise ModelLoadError(f"could not load the model in {self.model_dir!r}: {exc}") from exc
-        model.eval()
-        if self.quantize:
-            model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
-        id2label = {int(k): v for k, v in (model.config.id2label or {}).items()}
-        if [id2label.get(i) for i in range(model.config.num_labels)] != meta["labels"]:
+        # Here, not at import: seldon forks its workers after building this object.
+        runner_type = OnnxRunner if meta["format"] in ONNX_FORMATS else TorchTextModel
+        runner = runner_type(self.model_dir, meta, threads=self.inference_threads)
+        if runner.labels != meta["labels"]:
             raise ModelLoadError(
-                f"{self.model_dir!r}: the model's id2label {id2label} does not match the labels of "
+                f"{self.model_dir!r}: the model's labels {runner.labels} do not match the labels of "
                 f"{CLASSIFIER_META} {meta['labels']}; the directory is inconsistent, save it again"
             )
-        self._model, self._tokenizer = model, tokenizer
+        self._runner = runner
+        self.format = meta["format"]
         self.labels = list(meta["labels"])
         self.max_length = meta["max_length"]
         self.base_model = str(meta.get("base_model", ""))
@@ -330,11 +390,12 @@ class ArxivClassifier:
             self.request_log.start()
         self.ready = True
         logger.info(
-            "loaded %s (%d labels, max_length %d, torch threads %d) in %.1f s",
+            "loaded %s (%s, %d labels, max_length %d, threads %d) in %.1f s",
             self.model_dir,
+            self.format,
             len(self.labels),
             self.max_length,
-            torch.get_num_threads(),
+            runner.threads,
             time.perf_counter() - start,
         )
         logger.info("request log: %s", self.request_log.uri if self.request_log else "off")
@@ -348,7 +409,7 @@ class ArxivClassifier:
             "model_version": self.model_version,
             "labels": self.labels,
             "deployment_id": self.deployment_id,
-            "quantized": self.quantize,
+            "format": self.format,
             "request_log": self.request_log.stats() if self.request_log else {"enabled": False},
         }
 
@@ -371,7 +432,7 @@ class ArxivClassifier:
         return {
             "name": self.model_name or "arxiv-classifier",
             "versions": [self.model_version] if self.model_version else [],
-            "platform": "transformers",
+            "platform": "onnxruntime" if meta["format"] in ONNX_FORMATS else "transformers",
             "inputs": [
                 {"messagetype": "jsonData", "schema": {"oneOf": [paper, {"type": "array", "items": paper}]}},
                 {"messagetype": "ndarray", "schema": {"names": list(FIELDS)}},
@@ -384,6 +445,7 @@ class ArxivClassifier:
                 "labels": json.dumps(meta["labels"]),
                 "max_length": str(meta["max_length"]),
                 "base_model": str(meta.get("base_model", "")),
+                "format": meta["format"],
                 "max_batch": str(self.max_batch),
                 "top_k": str(self.top_k),
             },
@@ -470,8 +532,8 @@ class ArxivClassifier:
     def _probabilities(self, texts: list[str]) -> Any:
         """Softmax probabilities, shape (len(texts), len(labels)), as a numpy array."""
         with self._tokenizer_lock:
-            enc = encode(self._tokenizer, texts, self.max_length)
-        return softmax(forward(self._model, enc))
+            enc = self._runner.encode(texts)
+        return softmax(self._runner.run(enc))
 
     # ------------------------------------------------------------------------------------------
     # Request parsing: every problem is a 400 that says what was wrong and what to send

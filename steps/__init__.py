@@ -8,6 +8,7 @@ from steps.deployment.drift_checker import drift_checker
 from steps.deployment.endpoint_deployer import endpoint_deployer
 from steps.deployment.papers_loader import papers_loader
 from steps.deployment.smoke_tester import smoke_tester
+from steps.export.onnx_exporter import onnx_exporter
 from steps.inference.batch_predictor import batch_predictor
 from steps.monitoring.decay_evaluator import decay_evaluator
 from steps.monitoring.monitor_reporter import monitor_reporter
@@ -33,6 +34,7 @@ __all__ = [
     "model_trainer",
     "monitor_reporter",
     "monitored_papers_loader",
+    "onnx_exporter",
     "papers_loader",
     "smoke_tester",
 ]

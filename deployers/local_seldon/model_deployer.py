@@ -100,10 +100,10 @@ class LocalSeldonModelDeployer(BaseModelDeployer):
             deployed_by_run=run.run_name,
             workers=serving.workers,
             threads=serving.threads,
-            torch_threads=serving.torch_threads,
+            inference_threads=serving.inference_threads,
             max_batch=serving.max_batch,
             top_k=serving.top_k,
-            quantize=serving.quantize,
+            format=model.format,
             request_log=RequestLogSettings.from_serving(serving),
         )
         return self.deploy_new(config, timeout=timeout)

@@ -50,7 +50,7 @@ class LocalSeldonDeploymentConfig(LocalDaemonServiceConfig):
         model_name / model_version: the Model Control Plane version served (answered with each prediction).
         serving_python: the serving virtualenv's python.
         host: bind address (loopback).
-        workers / threads / torch_threads / max_batch / top_k: microservice settings.
+        workers / threads / inference_threads / max_batch / top_k: microservice settings.
         request_log: where and within which bounds the server logs what it serves.
     """
 
@@ -62,8 +62,9 @@ class LocalSeldonDeploymentConfig(LocalDaemonServiceConfig):
     host: str = "127.0.0.1"
     workers: int = 1
     threads: int = 1
-    torch_threads: int | None = None
-    quantize: bool = False
+    inference_threads: int | None = None
+    #: What model_dir holds: onnx-int8, onnx-fp32 or torch (recorded; the server reads it from classifier.json).
+    format: str = ""
     max_batch: int = 64
     top_k: int = 3
     request_log: RequestLogSettings | None = None
@@ -117,8 +118,7 @@ class LocalSeldonDeploymentConfig(LocalDaemonServiceConfig):
             model_version=self.model_version,
             max_batch=self.max_batch,
             top_k=self.top_k,
-            torch_threads=self.torch_threads,
-            quantize=self.quantize,
+            inference_threads=self.inference_threads,
             request_log=self.request_log,
         )
 

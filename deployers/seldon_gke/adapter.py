@@ -125,12 +125,11 @@ def server_config(
         resources=serving.resources,
         max_batch=serving.max_batch,
         top_k=serving.top_k,
-        torch_threads=serving.torch_threads,
+        inference_threads=serving.inference_threads,
         workers=serving.workers,
         threads=serving.threads,
         service_account=serving.service_account,
         storage_secret=serving.storage_secret,
-        quantize=serving.quantize,
         request_log=request_log,
     )
     return seldon_deployment_config(

@@ -39,7 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--memory-limit", default=DEFAULT_RESOURCES["limits"]["memory"])
     parser.add_argument("--max-batch", type=int, default=64)
     parser.add_argument("--top-k", type=int, default=3)
-    parser.add_argument("--torch-threads", type=int, default=None)
+    parser.add_argument("--inference-threads", "--torch-threads", dest="inference_threads", type=int, default=None)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--service-account", default=None, help="pod service account (Workload Identity)")
@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
             max_batch=args.max_batch,
             top_k=args.top_k,
             service_account=args.service_account,
-            torch_threads=args.torch_threads,
+            inference_threads=args.inference_threads,
             workers=args.workers,
             threads=args.threads,
             storage_secret=args.storage_secret,

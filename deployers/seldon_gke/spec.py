@@ -183,13 +183,12 @@ def seldon_deployment_spec(
     max_batch: int,
     top_k: int,
     service_account: str | None = None,
-    torch_threads: int | None = None,
+    inference_threads: int | None = None,
     workers: int = 1,
     threads: int = 1,
     storage_secret: str | None = None,
     storage_initializer_image: str = STORAGE_INITIALIZER_IMAGE,
     image_pull_policy: str = "IfNotPresent",
-    quantize: bool = False,
     request_log: RequestLogSettings | None = None,
 ) -> dict[str, Any]:
     """The `spec` of a SeldonDeployment serving `model_uri` from the serving image.
@@ -206,14 +205,13 @@ def seldon_deployment_spec(
         top_k: categories per paper.
         service_account: Kubernetes service account of the pod (e.g. bound to a GCP service account
             through Workload Identity, which is how the storage initializer reads a private bucket).
-        torch_threads: torch threads per worker.
+        inference_threads: the model runtime's intra-op threads per worker.
         workers: gunicorn workers (each loads the model).
         threads: threads per gunicorn worker.
         storage_secret: a Kubernetes secret of `RCLONE_CONFIG_*` variables for the storage initializer
             (ZenML's Seldon deployer creates one named `deployer.kubernetes_secret_name`); optional.
         storage_initializer_image: the init container that copies `model_uri` to /mnt/models.
         image_pull_policy: of the serving image.
-        quantize: serve an int8 copy.
         request_log: the serving class's request log; its URI must be a gs:// prefix the pods may write
             (a path would be inside the pod, lost with it).
 
@@ -251,8 +249,7 @@ def seldon_deployment_spec(
         model_version=model_version,
         max_batch=max_batch,
         top_k=top_k,
-        torch_threads=torch_threads,
-        quantize=quantize,
+        inference_threads=inference_threads,
         request_log=request_log,
     )
     graph: dict[str, Any] = {"name": GRAPH_NODE, "type": "MODEL", "parameters": params}

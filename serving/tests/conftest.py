@@ -1,15 +1,16 @@
-"""Fixtures of the serving tests: a tiny, random, self-contained model directory in the saved format.
+"""Fixtures of the serving tests: tiny, random, self-contained model directories in the served formats.
 
-The serving environment has neither arxiv_classifier nor the MiniLM weights, so the directory is built
-with transformers alone: a 2-layer, 32-wide BERT and a small WordPiece vocabulary (letters as
-continuation pieces, so any English text tokenises and long texts really are truncated), plus the
-classifier.json that TextClassifier.save writes.
+The serving environment has neither torch nor arxiv_classifier nor the MiniLM weights, so the
+directories are built by the project's environment (`python -m tests.serving_fixture OUT`, run with
+`$PROJECT_PYTHON`, default `.venv/bin/python`: `make test` creates it first): a 2-layer, 32-wide BERT
+with a small WordPiece vocabulary, exported exactly as the training pipeline exports, as ONNX fp32 (the
+default fixture), ONNX int8 and the PyTorch directory (served only where torch is installed).
 """
 
 from __future__ import annotations
 
-import json
-import string
+import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,41 +18,27 @@ from pathlib import Path
 import pytest
 
 SERVING_DIR = Path(__file__).resolve().parents[1]
+REPO_ROOT = SERVING_DIR.parent
 if str(SERVING_DIR) not in sys.path:
     sys.path.insert(0, str(SERVING_DIR))
 
 LABELS = ["cs.CV", "cs.CL", "cs.AI"]
 MAX_LENGTH = 128
-WORDS = ["attention", "image", "language", "model", "network", "learning", "vision", "agent", "the", "of", "a"]
 
 
-def build_tiny_model_dir(path: Path, labels: list[str] = LABELS, max_length: int = MAX_LENGTH) -> Path:
-    import torch
-    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
-
-    path.mkdir(parents=True, exist_ok=True)
-    chars = list(string.ascii_lowercase + string.digits + string.punctuation)
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS, *chars, *(f"##{c}" for c in chars)]
-    (path / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    tokenizer = BertTokenizerFast(vocab_file=str(path / "vocab.txt"), do_lower_case=True)
-    id2label = dict(enumerate(labels))
-    config = BertConfig(
-        vocab_size=len(vocab),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=512,
-        num_labels=len(labels),
-        id2label=id2label,
-        label2id={v: k for k, v in id2label.items()},
+@pytest.fixture(scope="session")
+def model_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """{"onnx-fp32", "onnx-int8", "torch"} -> the tiny model in that format."""
+    python = os.environ.get("PROJECT_PYTHON") or str(REPO_ROOT / ".venv" / "bin" / "python")
+    if not Path(python).exists():
+        pytest.fail(f"the project's Python {python} is missing: run `make install` (or set PROJECT_PYTHON)")
+    out = tmp_path_factory.mktemp("models")
+    done = subprocess.run(
+        [python, "-m", "tests.serving_fixture", str(out)], cwd=REPO_ROOT, capture_output=True, text=True, timeout=600
     )
-    torch.manual_seed(0)
-    BertForSequenceClassification(config).save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    meta = {"max_length": max_length, "labels": labels, "base_model": "tiny-random-bert"}
-    (path / "classifier.json").write_text(json.dumps(meta, indent=2))
-    return path
+    if done.returncode:
+        pytest.fail(f"building the tiny models failed:\n{done.stdout}\n{done.stderr}")
+    return {fmt: out / fmt for fmt in ("onnx-fp32", "onnx-int8", "torch")}
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -64,8 +51,8 @@ def request_log_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]
 
 
 @pytest.fixture(scope="session")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_model_dir(tmp_path_factory.mktemp("model") / "tiny")
+def model_dir(model_dirs: dict[str, Path]) -> Path:
+    return model_dirs["onnx-fp32"]
 
 
 @pytest.fixture(scope="session")

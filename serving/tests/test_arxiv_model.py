@@ -163,20 +163,41 @@ def test_health_before_and_after_load(model_dir: Path) -> None:
         "model_version": "1",
         "labels": LABELS,
         "deployment_id": "",
-        "quantized": False,
+        "format": "onnx-fp32",
     }
 
 
-def test_quantized_model_keeps_the_contract(model_dir: Path) -> None:
-    import torch
+def test_int8_model_keeps_the_contract_and_stays_close_to_fp32(model_dirs: dict[str, Path]) -> None:
+    answers = {}
+    for fmt in ("onnx-fp32", "onnx-int8"):
+        model = ArxivClassifier(model_dir=str(model_dirs[fmt]), top_k=3)
+        model.load()
+        assert model.health_status_raw()["format"] == fmt
+        assert model.init_metadata()["platform"] == "onnxruntime"
+        [pred] = model.predict_raw({"jsonData": PAPER})["jsonData"]["predictions"]
+        assert pred["category"] in LABELS and len(pred["top_k"]) == 3
+        assert abs(sum(p["probability"] for p in pred["top_k"]) - 1.0) <= 1e-5
+        answers[fmt] = {p["category"]: p["probability"] for p in pred["top_k"]}
+    assert max(abs(answers["onnx-fp32"][c] - answers["onnx-int8"][c]) for c in LABELS) < 0.05
 
-    model = ArxivClassifier(model_dir=str(model_dir), quantize="true", top_k=2)  # Seldon passes BOOL parsed
-    model.load()
-    assert model.health_status_raw()["quantized"] is True
-    assert any(isinstance(m, torch.ao.nn.quantized.dynamic.Linear) for m in model._model.modules())
-    [pred] = model.predict_raw({"jsonData": PAPER})["jsonData"]["predictions"]
-    assert pred["category"] in LABELS and len(pred["top_k"]) == 2
-    assert abs(sum(p["probability"] for p in pred["top_k"])) <= 1.0 + 1e-6
+
+def test_removed_quantize_parameter_says_what_to_use(model_dir: Path) -> None:
+    with pytest.raises(ValueError, match="onnx-int8"):
+        ArxivClassifier(model_dir=str(model_dir), quantize="true")  # Seldon passes BOOL parsed
+    assert ArxivClassifier(model_dir=str(model_dir), torch_threads=2).inference_threads == 2  # the former name
+
+
+def test_a_torch_directory_needs_torch(model_dirs: dict[str, Path]) -> None:
+    """The serving environment has no torch: the PyTorch directory is refused with what to deploy instead."""
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        with pytest.raises(ModelLoadError, match=r"no torch/transformers.*serving\.format"):
+            ArxivClassifier(model_dir=str(model_dirs["torch"])).load()
+    else:  # an environment with torch serves it (tests/unit/test_serving_parity.py compares it with the library)
+        model = ArxivClassifier(model_dir=str(model_dirs["torch"]))
+        model.load()
+        assert model.health_status_raw()["format"] == "torch"
 
 
 def test_model_dir_problems_are_clear(tmp_path: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -184,14 +205,18 @@ def test_model_dir_problems_are_clear(tmp_path: Path, model_dir: Path, monkeypat
         ArxivClassifier(model_dir=str(tmp_path / "nope")).load()
     with pytest.raises(ModelLoadError, match=r"classifier\.json' is missing"):
         ArxivClassifier(model_dir=str(tmp_path)).init_metadata()
-    (tmp_path / "classifier.json").write_text(json.dumps({"max_length": 128, "labels": LABELS}))
-    with pytest.raises(ModelLoadError, match="could not load the model"):
+    meta = json.loads((model_dir / "classifier.json").read_text())
+    (tmp_path / "classifier.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelLoadError, match=r"could not load the ONNX model.*no model\.onnx"):
+        ArxivClassifier(model_dir=str(tmp_path)).load()
+    (tmp_path / "classifier.json").write_text(json.dumps({**meta, "format": "onnx-fp16"}))
+    with pytest.raises(ModelLoadError, match="has format 'onnx-fp16'"):
         ArxivClassifier(model_dir=str(tmp_path)).load()
     (tmp_path / "classifier.json").unlink()
-    shutil.copytree(model_dir, tmp_path / "swapped")
-    (tmp_path / "swapped" / "classifier.json").write_text(json.dumps({"max_length": 128, "labels": LABELS[::-1]}))
-    with pytest.raises(ModelLoadError, match="does not match the labels"):
-        ArxivClassifier(model_dir=str(tmp_path / "swapped")).load()
+    shutil.copytree(model_dir, tmp_path / "other")
+    (tmp_path / "other" / "classifier.json").write_text(json.dumps({**meta, "labels": [*LABELS, "math.AG"]}))
+    with pytest.raises(ModelLoadError, match=r"answers 3 classes but classifier\.json lists 4"):
+        ArxivClassifier(model_dir=str(tmp_path / "other")).load()
     monkeypatch.setenv("MODEL_DIR", str(model_dir))
     assert ArxivClassifier().model_dir == str(model_dir)
     with pytest.raises(ValueError, match="max_batch"):

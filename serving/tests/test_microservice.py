@@ -76,7 +76,7 @@ def test_local_microservice_end_to_end(model_dir: Path, tmp_path: Path) -> None:
         {"name": "model_name", "value": "arxiv-classifier", "type": "STRING"},
         {"name": "model_version", "value": "3", "type": "STRING"},
         {"name": "max_batch", "value": "4", "type": "INT"},
-        {"name": "torch_threads", "value": "1", "type": "INT"},
+        {"name": "inference_threads", "value": "1", "type": "INT"},
         {"name": "deployment_id", "value": "dep-123", "type": "STRING"},
         {"name": "request_log_uri", "value": str(tmp_path / "request-log"), "type": "STRING"},
     ]
@@ -133,7 +133,7 @@ def test_local_microservice_end_to_end(model_dir: Path, tmp_path: Path) -> None:
             "model_version": "3",
             "labels": LABELS,
             "deployment_id": "dep-123",
-            "quantized": False,
+            "format": "onnx-fp32",
         }
         assert (log_health["enabled"], log_health["uri"]) == (True, str(tmp_path / "request-log"))
 

@@ -7,8 +7,13 @@ from typing import Any
 import pandas as pd
 from zenml.client import Client
 
-from arxiv_classifier.constants import CLASSIFIER, PREPARED_DATASET
+from arxiv_classifier.config import ServingConfig
+from arxiv_classifier.constants import CLASSIFIER, ONNX_FP32, ONNX_INT8, ONNX_METADATA_KEY, PREPARED_DATASET
+from arxiv_classifier.serving_format import FP32, INT8, TORCH, FormatChoice, FormatUnavailable, choose_format
 from deployers.errors import DeploymentError
+
+#: The artifact of each servable format.
+FORMAT_ARTIFACTS = {TORCH: CLASSIFIER, FP32: ONNX_FP32, INT8: ONNX_INT8}
 
 
 def classifier_artifact(model: Any) -> Any:
@@ -24,6 +29,28 @@ def classifier_artifact(model: Any) -> Any:
             "train one with `python run.py --pipeline train`"
         )
     return artifact
+
+
+def served_artifact(model: Any, serving: ServingConfig) -> tuple[Any, FormatChoice]:
+    """The artifact the endpoint serves for this version and why (`serving.format`, see `choose_format`).
+
+    Raises:
+        DeploymentError: the configured format has no artifact on the version; the message says what to do.
+    """
+    artifacts = {fmt: model.get_artifact(name) for fmt, name in FORMAT_ARTIFACTS.items() if fmt != TORCH}
+    available = {TORCH, *(fmt for fmt, artifact in artifacts.items() if artifact is not None)}
+    evaluation = model.run_metadata.get(ONNX_METADATA_KEY)
+    try:
+        choice = choose_format(
+            serving.format,
+            available,
+            evaluation if isinstance(evaluation, dict) else None,
+            serving.int8_max_accuracy_drop,
+            serving.int8_max_macro_f1_drop,
+        )
+    except FormatUnavailable as exc:
+        raise DeploymentError(f"model {model.name} version {model.version}: {exc}") from exc
+    return (classifier_artifact(model) if choice.format == TORCH else artifacts[choice.format]), choice
 
 
 def label_space(model: Any) -> list[str]:

@@ -11,7 +11,7 @@ import deployers
 from arxiv_classifier.config import ServingConfig
 from arxiv_classifier.constants import DEPLOYMENT
 from deployers.deployments import DEPLOYER_STEP, active_model_deployer, base_url, current_deployments
-from steps.deployment._common import classifier_artifact, label_space, label_space_change
+from steps.deployment._common import label_space, label_space_change, served_artifact
 
 logger = get_logger(__name__)
 
@@ -32,11 +32,14 @@ def endpoint_deployer(gate: dict[str, Any], serving: ServingConfig) -> Annotated
     deployer = active_model_deployer()
     previous = [s for s in current_deployments(deployer, model.name) if s.is_running]
     serving = deployers.with_request_log_uri(serving, model.name)  # recorded below, so the monitor finds it
-    logger.info("Starting a model server for %s version %s ...", model.name, model.number)
+    artifact, choice = served_artifact(model, serving)
+    logger.info(
+        "Starting a model server for %s version %s, format %s: %s", model.name, model.number, *choice.as_dict().values()
+    )
     service = deployers.deploy_new_server(
         deployer,
-        classifier_artifact(model).uri,
-        deployers.ModelIdentity(name=model.name, version=str(model.number), id=str(model.id)),
+        artifact.uri,
+        deployers.ModelIdentity(name=model.name, version=str(model.number), id=str(model.id), format=choice.format),
         serving,
         deployers.RunContext(
             pipeline_name=context.pipeline.name, step_name=DEPLOYER_STEP, run_name=context.pipeline_run.name
@@ -50,6 +53,9 @@ def endpoint_deployer(gate: dict[str, Any], serving: ServingConfig) -> Annotated
         "model_name": model.name,
         "model_version": str(model.number),
         "previous_service_ids": [str(s.uuid) for s in previous],
+        "format": choice.format,
+        "format_reason": choice.reason,
+        "artifact_uri": artifact.uri,
         "max_batch": serving.max_batch,
         "top_k": serving.top_k,
         "request_log_uri": serving.request_log_uri if serving.request_log else None,

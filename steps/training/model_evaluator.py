@@ -67,8 +67,9 @@ def model_evaluator(
     """Test-split evaluation of the candidate (the promotion step compares on these same rows).
 
     Scored `train.eval_batch_size` papers at a time; `train` also fills the model card's parameters.
-    `test_predictions` (id, predicted label, confidence per test row, in the dataset's order) lets
-    the promoter pair the candidate's answers with production's without scoring the candidate again.
+    `test_predictions` (id, predicted label, confidence and the probabilities per test row, in the dataset's
+    order) lets the promoter pair the candidate's answers with production's without scoring the candidate
+    again, and the ONNX exporter compare its formats with these PyTorch probabilities.
     """
     import mlflow  # heavy imports inside the step: cached runs skip them
 
@@ -127,6 +128,7 @@ def model_evaluator(
             COL_ID: test[COL_ID].to_numpy(),
             "predicted": [labels[i] for i in proba.argmax(axis=1)],
             "confidence": proba.max(axis=1),
+            "probabilities": list(proba.astype(np.float32)),
         }
     )
     return overall, image, samples, MarkdownString(card), predictions

@@ -135,9 +135,16 @@ def test_same_period_papers_pass_and_the_endpoint_serves(training_run, first_dep
     meta = version.run_metadata
     assert meta["drift_check"]["passed"] is True
     assert meta["deployment"]["status"] == "serving" and meta["smoke_test"]["passed"] is True
+    # serving.format auto: int8 only when its measured cost on the test split is within the default limits
+    int8 = meta["onnx"]["onnx-int8"]
+    within = int8["accuracy_drop_points"] <= 1.0 and int8["macro_f1_drop_points"] <= 1.5
+    assert meta["deployment"]["format"] == ("onnx-int8" if within else "onnx-fp32")
+    assert "int8 on the test split" in meta["deployment"]["format_reason"]
+    assert meta["smoke_test"]["format"] == meta["deployment"]["format"]
 
     [service] = running_services(training_run.model_name)
     url = service.base_url
+    assert (health(url) or {}).get("format") == meta["deployment"]["format"]
     assert url.startswith("http://127.0.0.1:")
     labels = version.get_artifact("classifier").load().labels
     assert check_contract(url, [PAPER, PAPER], labels=labels, top_k=3, max_batch=64) == []
@@ -233,3 +240,13 @@ def test_failed_smoke_test_rolls_back_to_the_previous_deployment(training_run, t
     assert meta["smoke_test"]["passed"] is False and meta["smoke_test"]["rolled_back_to"] == [str(previous.uuid)]
     new_id = pipeline_run.steps["endpoint_deployer"].outputs["deployment"][0].load()["service_id"]
     assert all(str(s.uuid) != new_id for s in Client().active_stack.model_deployer.find_model_server())
+
+
+def test_a_torch_format_is_refused_by_the_torch_free_server(training_run, tmp_path, serving, capsys) -> None:  # type: ignore[no-untyped-def]
+    """serving.format: torch needs torch where the server runs; the local serving environment has none."""
+    config = write_config(tmp_path, "torch-format", drift={"current": SAME_PERIOD}, serving={"format": "torch"})
+    assert run.main(["--pipeline", "deploy", "--config", str(config)]) == 1
+    err = capsys.readouterr().err
+    assert "no torch/transformers" in err and "serving.format" in err, err[-2000:]
+    [still] = running_services(training_run.model_name)
+    assert still.uuid == serving.uuid  # the running deployment keeps serving

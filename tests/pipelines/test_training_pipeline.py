@@ -14,6 +14,8 @@ from arxiv_classifier.constants import (
     DATASET_CARD,
     MODEL_CARD,
     MODEL_HISTORY,
+    ONNX_FP32,
+    ONNX_INT8,
     PREPARED_DATASET,
     PROMOTION_DECISION,
     PROMOTION_REPORT,
@@ -40,6 +42,7 @@ def test_run_completes_with_every_step(training_run) -> None:  # type: ignore[no
         "model_evaluator",
         "model_promoter",
         "model_history_reporter",
+        "onnx_exporter",
     }
 
 
@@ -71,6 +74,8 @@ def test_artifacts_and_visualizations(training_run) -> None:  # type: ignore[no-
         ("model_evaluator", SAMPLE_PREDICTIONS),
         ("model_evaluator", MODEL_CARD),
         ("model_trainer", CLASSIFIER),
+        ("onnx_exporter", ONNX_FP32),
+        ("onnx_exporter", ONNX_INT8),
         ("model_promoter", PROMOTION_REPORT),
         ("model_history_reporter", MODEL_HISTORY),
     ]:
@@ -113,8 +118,9 @@ def test_mlflow_run_has_params_epoch_metrics_test_metrics_plots_and_model(traini
     artifacts = {a.path for a in client.list_artifacts(mrun.info.run_id)}
     assert "confusion_matrix.png" in artifacts and "evaluation" in artifacts
     logged = mlflow.search_logged_models(experiment_ids=[mrun.info.experiment_id], output_format="list")
-    assert logged, "the transformer was not logged as an MLflow model"
-    loaded = mlflow.transformers.load_model(f"models:/{logged[0].model_id}")
+    mine = {m.name: m for m in logged if m.source_run_id == mrun.info.run_id}
+    assert {"model", "onnx_fp32", "onnx_int8"} <= set(mine), f"logged models of the run: {sorted(mine)}"
+    loaded = mlflow.transformers.load_model(f"models:/{mine['model'].model_id}")
     prediction = loaded("Convolutional networks for image segmentation")
     labels = _C().get_model_version(training_run.model_name, "latest").get_artifact(CLASSIFIER).load().labels
     assert prediction[0]["label"] in labels
@@ -189,3 +195,45 @@ def test_retrain_on_named_dataset_version(training_run) -> None:  # type: ignore
     used = rerun.steps["model_trainer"].inputs["dataset"]
     used = used[0] if isinstance(used, list) else used
     assert used.id == first.id
+
+
+def test_onnx_exports_are_evaluated_recorded_and_logged(training_run) -> None:  # type: ignore[no-untyped-def]
+    """fp32 computes what PyTorch computes; int8 is scored on the same test rows; MLflow can load and run both."""
+    import numpy as np
+    import onnxruntime as ort
+
+    from arxiv_classifier.onnx_export import OnnxClassifier, load_runner
+
+    version = Client().get_model_version(training_run.model_name, "latest")
+    figures = version.run_metadata["onnx"]
+    fp32, int8 = figures["onnx-fp32"], figures["onnx-int8"]
+    assert fp32["agreement"] == 1.0 and fp32["max_probability_difference"] < 1e-4
+    assert fp32["accuracy_drop_points"] == 0.0 and fp32["n"] == 300 == int8["n"]
+    assert 0.0 < int8["agreement"] <= 1.0 and int8["size_mb"] < fp32["size_mb"] / 3
+    assert version.run_metadata["test"]["accuracy"] - int8["accuracy"] == pytest.approx(
+        int8["accuracy_drop_points"] / 100, abs=1e-9
+    )
+    exports = {name: version.get_artifact(name).load() for name in (ONNX_FP32, ONNX_INT8)}
+    assert all(isinstance(e, OnnxClassifier) for e in exports.values())
+    assert (
+        exports[ONNX_INT8].format == "onnx-int8" and exports[ONNX_INT8].meta["quantization"]["weight_type"] == "QInt8"
+    )
+    labels = version.get_artifact(CLASSIFIER).load().labels
+    assert exports[ONNX_FP32].labels == labels == exports[ONNX_INT8].labels
+
+    tracker = Client().active_stack.experiment_tracker
+    mlflow.set_tracking_uri(tracker.get_tracking_uri())
+    run = _run(training_run)
+    [mrun] = mlflow.search_runs(
+        search_all_experiments=True, filter_string=f"tags.mlflow.runName = '{run.name}'", output_format="list"
+    )
+    assert mrun.data.metrics["onnx_int8_agreement"] == pytest.approx(int8["agreement"])
+    logged = mlflow.search_logged_models(experiment_ids=[mrun.info.experiment_id], output_format="list")
+    mine = {m.name: m for m in logged if m.source_run_id == mrun.info.run_id}
+    texts = ["Convolutional networks for image segmentation", "A proof of the Riemann hypothesis for curves"]
+    for name, fmt in (("onnx_fp32", ONNX_FP32), ("onnx_int8", ONNX_INT8)):
+        model = mlflow.onnx.load_model(f"models:/{mine[name].model_id}")
+        session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+        runner = load_runner(exports[fmt].path)
+        (logits,) = session.run(["logits"], runner.encode(texts))
+        np.testing.assert_allclose(logits, runner.logits(texts), atol=1e-5)

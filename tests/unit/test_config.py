@@ -322,3 +322,18 @@ def test_resolve_sources_expands_deploy_and_batch_inference_sources(monkeypatch:
     assert deploy.drift.current.source.startswith("/data/")
     batch = resolve_sources(load_config(REPO_ROOT / "configs" / "batch_inference.yaml", None, BatchInferenceConfig))
     assert batch.papers.source.startswith("/data/") and batch.drift.current.source.startswith("/data/")
+
+
+def test_serving_format_and_the_removed_quantize_switch(tmp_path: Path) -> None:
+    from arxiv_classifier.config import DeployRunConfig, ServingConfig
+
+    serving = ServingConfig()
+    assert serving.format == "auto" and (serving.int8_max_accuracy_drop, serving.int8_max_macro_f1_drop) == (1.0, 1.5)
+    assert ServingConfig(torch_threads=2).inference_threads == 2  # the former name still reads
+    cfg = tmp_path / "deploy.yaml"
+    cfg.write_text("serving: {quantize: true}\n")
+    with pytest.raises(ConfigError, match=r"serving\.quantize was removed.*serving\.format: onnx-int8"):
+        load_config(cfg, None, DeployRunConfig)
+    cfg.write_text("serving: {format: onnx}\n")
+    with pytest.raises(ConfigError, match="format"):
+        load_config(cfg, None, DeployRunConfig)

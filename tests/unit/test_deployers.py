@@ -164,7 +164,7 @@ def test_an_unknown_flavor_is_refused_with_the_supported_ones() -> None:
 
 
 def test_the_seldon_config_comes_from_the_serving_settings_and_the_run() -> None:
-    serving = ServingConfig(image=IMAGE, replicas=2, service_account="arxiv-serving", quantize=True)  # type: ignore[call-arg]
+    serving = ServingConfig(image=IMAGE, replicas=2, service_account="arxiv-serving", inference_threads=2)
     config = server_config("gs://bucket/classifier/abc/model", MODEL, serving, RUN)
     assert config.model_uri == "gs://bucket/classifier/abc/model"
     assert config.model_name == "arxiv-classifier" and config.model_version == "7"
@@ -174,7 +174,8 @@ def test_the_seldon_config_comes_from_the_serving_settings_and_the_run() -> None
     assert config.extra_args["deployed_by_run"] == "deployment-2026_01_01"
     assert config.parameters is not None and config.spec is not None
     params = {p.name: p.value for p in config.parameters}
-    assert params["quantize"] == "true" and params["max_batch"] == str(serving.max_batch)
+    assert params["inference_threads"] == "2" and params["max_batch"] == str(serving.max_batch)
+    assert "quantize" not in params and "torch_threads" not in params
     (container,) = config.spec["containers"]
     assert container["image"] == IMAGE
     assert container["resources"] == serving.resources

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from arxiv_classifier.endpoint import EndpointError, check_contract, health, metrics, predict
+from arxiv_classifier.endpoint import EndpointError, check_answers, check_contract, health, metrics, predict
 
 LABELS = ["cs.CV", "cs.CL"]
 PAPERS = [{"title": "A", "summary": "a"}, {"title": "B", "summary": "b"}]
@@ -112,6 +112,22 @@ def test_check_contract(fake: tuple[str, str]) -> None:
     ):
         assert expected in text
     assert "malformed JSON" not in text  # the fake rejects it in both modes
+
+
+def test_check_answers_tolerates_flips_only_within_the_measured_difference(fake: tuple[str, str]) -> None:
+    """The fake answers cs.CV for every paper; recorded probabilities decide what counts as a contradiction."""
+    kind, url = fake
+    if kind == "broken":  # it answers astro-ph: a clear contradiction of a confident cs.CL
+        assert "answered 'astro-ph'" in check_answers(url, PAPERS[:1], [{"cs.CV": 0.1, "cs.CL": 0.9}], 0.01)[0]
+        return
+    agree = {"cs.CV": 0.8, "cs.CL": 0.2}
+    close = {"cs.CV": 0.48, "cs.CL": 0.52}  # margin 0.04: an int8 copy off by up to 0.05 may flip it
+    confident = {"cs.CV": 0.1, "cs.CL": 0.9}  # margin 0.8: no format within 0.05 flips it
+    assert check_answers(url, PAPERS, [agree, close], tolerance=0.05) == []
+    problems = check_answers(url, PAPERS, [agree, close], tolerance=1e-3)  # fp32 must match exactly
+    assert len(problems) == 1 and "paper 1 ('B')" in problems[0] and "margin of 0.040" in problems[0]
+    problems = check_answers(url, PAPERS, [confident, agree], tolerance=0.05)
+    assert len(problems) == 1 and "the server does not run the evaluated model" in problems[0]
 
 
 def test_unreachable_endpoint() -> None:

@@ -18,7 +18,7 @@ import pytest
 
 from arxiv_classifier.classifier import TextClassifier
 from arxiv_classifier.request_log import COLUMNS, LOG_FILE, read_request_log, request_log_uri
-from tests.unit.serving_modules import load_serving_module
+from arxiv_classifier.serving_code import load_serving_module
 
 
 @pytest.fixture(scope="module")

@@ -50,7 +50,7 @@ def make_spec(**overrides: Any) -> dict[str, Any]:
         "max_batch": 32,
         "top_k": 5,
         "service_account": "arxiv-serving",
-        "torch_threads": 2,
+        "inference_threads": 2,
         "workers": 2,
         "threads": 4,
     }
@@ -254,7 +254,7 @@ def test_parameters_are_the_serving_class_parameters(manifest: dict[str, Any]) -
         "model_version": ("7", "STRING"),
         "max_batch": ("32", "INT"),
         "top_k": ("5", "INT"),
-        "torch_threads": ("2", "INT"),
+        "inference_threads": ("2", "INT"),
     }
 
 
@@ -265,7 +265,7 @@ SERVING_PYTHON = REPO_ROOT / ".venv-serving" / "bin" / "python"
 def test_the_serving_class_accepts_every_parameter() -> None:
     """Seldon passes the graph parameters as keyword arguments: the real class must accept each one."""
     params = seldon_parameters(
-        model_dir=MODEL_MOUNT, model_name="m", model_version="7", max_batch=32, top_k=5, torch_threads=2, quantize=True
+        model_dir=MODEL_MOUNT, model_name="m", model_version="7", max_batch=32, top_k=5, inference_threads=2
     )
     kwargs = json.dumps({p["name"]: p["value"] for p in params})
     bind = (
@@ -297,7 +297,7 @@ def test_parameters_match_the_local_deployer() -> None:
         serving_python="/usr/bin/python3",
         max_batch=32,
         top_k=5,
-        torch_threads=2,
+        inference_threads=2,
     )
     graph = predictor(seldon_deployment_manifest(make_spec(), "x", NAMESPACE))["graph"]
     assert graph["parameters"] == local.seldon_parameters()

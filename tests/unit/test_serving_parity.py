@@ -18,7 +18,7 @@ import pytest
 from arxiv_classifier.classifier import TextClassifier
 from arxiv_classifier.data import _join_columns, join_text, normalise_text
 from arxiv_classifier.modeling import batched_forward, encode
-from tests.unit.serving_modules import load_serving_module
+from arxiv_classifier.serving_code import load_serving_module
 
 PAPERS = [
     ("Attention for image models", "A vision network learning attention of the image."),
@@ -61,7 +61,7 @@ def test_same_text(serving: ModuleType, served: Any) -> None:
 def test_same_tokens(serving: ModuleType, served: Any, tiny_classifier: TextClassifier) -> None:
     texts = [join_text(list(paper)) for paper in PAPERS]
     ours = encode(tiny_classifier.tokenizer, texts, tiny_classifier.max_length)
-    theirs = serving.encode(served._tokenizer, texts, served.max_length)
+    theirs = served._runner.encode(texts)
     assert served.max_length == tiny_classifier.max_length
     assert set(ours) == set(theirs)
     for key in ours:
@@ -71,7 +71,7 @@ def test_same_tokens(serving: ModuleType, served: Any, tiny_classifier: TextClas
 def test_same_logits_and_probabilities(serving: ModuleType, served: Any, tiny_classifier: TextClassifier) -> None:
     texts = [join_text(list(paper)) for paper in PAPERS]
     logits, _ = batched_forward(tiny_classifier.model, tiny_classifier.tokenizer, texts, tiny_classifier.max_length, 3)
-    theirs = serving.forward(served._model, serving.encode(served._tokenizer, texts, served.max_length))
+    theirs = served._runner.run(served._runner.encode(texts))
     np.testing.assert_allclose(theirs, logits, atol=1e-5)
     np.testing.assert_allclose(served._probabilities(texts), tiny_classifier.predict_proba(texts), atol=1e-6)
-    assert served.labels == tiny_classifier.labels
+    assert served.labels == tiny_classifier.labels and served.format == "torch"

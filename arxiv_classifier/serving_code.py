@@ -1,4 +1,7 @@
-"""The serving modules (serving/*.py), loaded in the project's environment. Test support, not production code.
+"""The serving modules (serving/*.py), loaded in the project's environment.
+
+The training pipeline scores ONNX models with `serving/onnx_runner.py` itself (so recorded figures come from
+the code that serves), and the tests compare the serving class with the library.
 
 The serving class runs in its own environment with serving/ as its import root (the image's
 /microservice, the local launcher's sys.path), so `arxiv_model.py` imports its siblings by plain name
@@ -15,11 +18,18 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-SERVING_DIR = Path(__file__).resolve().parents[2] / "serving"
+SERVING_DIR = Path(__file__).resolve().parents[1] / "serving"
 
 
 def load_serving_module(name: str, as_name: str) -> ModuleType:
     """serving/<name>.py imported as module `as_name`, its sibling imports resolved from serving/."""
+    # A module of another package imported under a sibling's plain name would shadow it (onnxruntime's
+    # transformers tools put their own `onnx_model` on sys.path): set such modules aside meanwhile.
+    shadowing = {
+        sibling.stem: sys.modules.pop(sibling.stem)
+        for sibling in SERVING_DIR.glob("*.py")
+        if sibling.stem in sys.modules
+    }
     before = set(sys.modules)
     sys.path.insert(0, str(SERVING_DIR))
     try:
@@ -33,6 +43,7 @@ def load_serving_module(name: str, as_name: str) -> ModuleType:
             origin = getattr(sys.modules[added], "__file__", None) or ""
             if Path(origin).parent == SERVING_DIR:
                 del sys.modules[added]
+        sys.modules.update(shadowing)
     return module
 
 
