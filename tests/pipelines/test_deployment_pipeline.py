@@ -242,11 +242,12 @@ def test_failed_smoke_test_rolls_back_to_the_previous_deployment(training_run, t
     assert all(str(s.uuid) != new_id for s in Client().active_stack.model_deployer.find_model_server())
 
 
-def test_a_torch_format_is_refused_by_the_torch_free_server(training_run, tmp_path, serving, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_a_torch_format_is_refused_by_the_torch_free_server(training_run, tmp_path, serving, capsys, caplog) -> None:  # type: ignore[no-untyped-def]
     """serving.format: torch needs torch where the server runs; the local serving environment has none."""
     config = write_config(tmp_path, "torch-format", drift={"current": SAME_PERIOD}, serving={"format": "torch"})
     assert run.main(["--pipeline", "deploy", "--config", str(config)]) == 1
-    err = capsys.readouterr().err
-    assert "no torch/transformers" in err and "serving.format" in err, err[-2000:]
+    assert "endpoint_deployer" in capsys.readouterr().err
+    # the failing step's log: the server's own reason and what to deploy instead
+    assert "no torch/transformers" in caplog.text and "serving.format: auto" in caplog.text, caplog.text[-2000:]
     [still] = running_services(training_run.model_name)
     assert still.uuid == serving.uuid  # the running deployment keeps serving
