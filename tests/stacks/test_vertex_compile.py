@@ -27,6 +27,7 @@ TRAINING_STEPS = {
     "model_evaluator",
     "model_promoter",
     "model_history_reporter",
+    "onnx_exporter",
 }
 
 
@@ -97,6 +98,7 @@ def test_dag_follows_the_pipeline(compiled_spec: dict[str, Any]) -> None:
     assert upstream("model_evaluator") == {"data_preparer", "baseline_trainer", "model_trainer"}
     assert upstream("model_promoter") == {"data_preparer", "baseline_trainer", "model_evaluator"}
     assert upstream("model_history_reporter") == {"model_promoter"}
+    assert upstream("onnx_exporter") == {"data_preparer", "model_trainer", "model_evaluator"}
 
 
 @pytest.mark.slow
