@@ -183,10 +183,7 @@ class OnnxRunner:
         return self.model.encode(texts)
 
     def run(self, encoding: Any) -> Any:
-        import numpy as np
-
-        (out,) = self.model.session.run(["logits"], encoding)
-        return np.asarray(out, dtype=np.float32)
+        return self.model.run(encoding)
 
 
 def softmax(logits: Any) -> Any:

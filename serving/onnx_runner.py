@@ -77,7 +77,11 @@ class OnnxTextModel:
         }
         return {name: np.asarray(columns[name], dtype=np.int64) for name in self.input_names}
 
+    def run(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        """float32 logits, shape (batch, num_labels), of inputs made by `encode`."""
+        (out,) = self.session.run(["logits"], inputs)
+        return np.asarray(out, dtype=np.float32)
+
     def logits(self, texts: list[str]) -> np.ndarray:
         """float32 logits, shape (len(texts), num_labels), of one batch."""
-        (out,) = self.session.run(["logits"], self.encode(texts))
-        return np.asarray(out, dtype=np.float32)
+        return self.run(self.encode(texts))
