@@ -13,7 +13,7 @@ import types
 from collections.abc import Iterable
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Literal, TypeVar, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
 
 import yaml
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -624,7 +624,15 @@ class MonitorRunConfig(_Strict):
     """One monitoring run: `run.py --pipeline monitor --config`."""
 
     model_name: str = Field(DEFAULT_MODEL_NAME, description="ZenML Model (Model Control Plane) name.")
-    stage: Literal["production", "staging"] = Field("production", description="The model version monitored.")
+    stage: Literal["production", "staging"] = Field(
+        "production", description="The stage judged when `version` says so or nothing is served; the stage deployed."
+    )
+    version: Literal["served", "stage"] | Annotated[int, Field(ge=1)] = Field(
+        "served",
+        description="The version judged. 'served': the one the newest running deployment of model_name answers "
+        "with (after a deployment the gate blocked, the older version still serving), else the `stage` version; "
+        "'stage': the `stage` version; a number: that version. A schedule judges the `stage` version.",
+    )
     monitor: MonitorConfig = Field(default_factory=MonitorConfig)  # type: ignore[arg-type]
     drift: DriftConfig = Field(
         default_factory=DriftConfig,  # type: ignore[arg-type]

@@ -22,6 +22,7 @@ __all__ = [
     "base_url",
     "current_deployments",
     "running_endpoint",
+    "served_version",
 ]
 
 #: Pipeline step name recorded on every deployment: how later runs find earlier deployments.
@@ -60,6 +61,24 @@ def base_url(service: Any) -> str | None:
         return str(base)
     url = service.prediction_url  # Seldon Core: <ingress>/seldon/<namespace>/<name>/api/v0.1/predictions
     return str(url).rsplit("/api/", 1)[0] if url else None
+
+
+def served_version(model_name: str) -> int | None:
+    """The version the newest running deployment of `model_name` answers with.
+
+    None when none runs or the active stack has no model deployer. After a deployment the gate blocked
+    (or a smoke test rolled back), this is the older version, still serving; not the `production` one.
+    """
+    from zenml.client import Client
+
+    deployer = Client().active_stack.model_deployer
+    if deployer is None:
+        return None
+    for service in current_deployments(deployer, model_name):
+        version = getattr(service.config, "model_version", None)
+        if service.is_running and version and str(version).isdigit():
+            return int(version)
+    return None
 
 
 def running_endpoint(model_name: str) -> str:

@@ -42,6 +42,8 @@ class LoopOutcome:
     def summary(self) -> str:
         a = self.actions
         lines = [f"Monitoring verdict: {self.verdict} (run {self.monitoring_run_id})"]
+        if a.get("monitored"):
+            lines.append(f"Judged: {a['monitored']}")
         if not a.get("triggered"):
             lines.append(f"No retraining: {a.get('why')}")
             return "\n".join(lines)
@@ -102,19 +104,44 @@ def schedule(config: MonitorRunConfig, config_path: str | Path | None) -> Any | 
     return Schedule(name=f"{config.model_name}-monitor", cron_expression=cron)
 
 
-def run_monitoring(config: MonitorRunConfig, config_path: str | Path | None = None) -> Any:
-    """Run (or, with a schedule, schedule) the monitoring pipeline on the configured version; returns the run."""
+def monitored_version(config: MonitorRunConfig) -> tuple[str, str]:
+    """The version the monitor judges (a number or a stage, as ZenML's `Model(version=)` takes it) and why.
+
+    `version: served` (the default) judges what answers requests: the version of the newest running
+    deployment. Promotion happens in training, before the gate, so after a blocked deployment the
+    `production` stage names a version that never served; judging it would report on papers it never
+    answered (and `source: served` would find none of its requests). With nothing running, the `stage`
+    version is judged, and the reason says so.
+    """
+    from deployers.deployments import served_version
+
+    if isinstance(config.version, int):
+        return str(config.version), f"version {config.version}, as configured"
+    if config.version == "stage":
+        return config.stage, f"the {config.stage} version, as configured"
+    if config.monitor.schedule_cron is not None:  # a schedule's runs are pinned when it is created
+        return config.stage, f"the {config.stage} version: a schedule judges the stage at each run"
+    number = served_version(config.model_name)
+    if number is None:
+        return config.stage, f"the {config.stage} version: no deployment of {config.model_name} is running"
+    return str(number), f"version {number}: the newest running deployment serves it"
+
+
+def run_monitoring(config: MonitorRunConfig, config_path: str | Path | None = None) -> tuple[Any, str]:
+    """Run (or, with a schedule, schedule) the monitoring pipeline on the judged version; (run, why that version)."""
     from zenml import Model
 
     from pipelines.monitoring import monitoring_pipeline
     from stacks.remote import remote_settings
 
-    options: dict[str, Any] = {"model": Model(name=config.model_name, version=config.stage)}
+    version, why = monitored_version(config)
+    logger.info("Monitoring %s: %s", config.model_name, why)
+    options: dict[str, Any] = {"model": Model(name=config.model_name, version=version)}
     cron = schedule(config, config_path)
     if cron is not None:
         options["schedule"] = cron
     run = monitoring_pipeline.with_options(settings=remote_settings(), **options)(config=config)
-    return run
+    return run, why
 
 
 def verdict_of(run: Any) -> dict[str, Any]:
@@ -233,17 +260,21 @@ def monitor_and_act(
     from stacks import select_stack_for_run
 
     select_stack_for_run(require_experiment_tracker=False)
-    run = run_monitoring(config, config_path)
+    run, monitored = run_monitoring(config, config_path)
     if config.monitor.schedule_cron is not None:
         return LoopOutcome(
             verdict="scheduled",
             monitoring_run_id=str(getattr(run, "id", "")),
-            actions={"triggered": False, "why": f"scheduled ({config.monitor.schedule_cron}); each run reports"},
+            actions={
+                "triggered": False,
+                "monitored": monitored,
+                "why": f"scheduled ({config.monitor.schedule_cron}); each run reports",
+            },
         )
     run = run or _last_run(MONITORING_PIPELINE)
     verdict = verdict_of(run)
     outcome = LoopOutcome(verdict=verdict["verdict"], monitoring_run_id=str(run.id))
-    actions: dict[str, Any] = {"triggered": False}
+    actions: dict[str, Any] = {"triggered": False, "monitored": monitored}
     if verdict["verdict"] not in ACTIONABLE:
         actions["why"] = f"the verdict is {verdict['verdict']}"
     elif not trigger:

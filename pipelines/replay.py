@@ -54,7 +54,7 @@ class PeriodRow:
     period: tuple[str, str]
     papers: int
     verdict: str  # the monitor's (the first date: "first version")
-    monitor_gate: str  # the gate's drift check on the production version, on the arrived papers
+    monitor_gate: str  # the gate's drift check on the served version, on the arrived papers
     retrained_version: int | None
     promoted: bool | None
     deployment: str  # "deployed", "blocked: ...", "not run (...)"
@@ -196,14 +196,22 @@ def feed_start(cfg: ReplayConfig, day: date, dates: pd.Series) -> date:
 
 
 def write_date_configs(
-    cfg: ReplayConfig, train: RunConfig, day: date, previous: date | None, feed_from: date, out_dir: Path
+    cfg: ReplayConfig,
+    train: RunConfig,
+    day: date,
+    previous: date | None,
+    feed_from: date,
+    out_dir: Path,
+    served: int | None = None,
 ) -> MonitorRunConfig:
     """The monitoring config of one date (and the deployment config it points to), written to `out_dir`.
 
     The monitor reads `monitor_rows` labelled papers that arrived in [previous, day) (what the served
-    version answered); a deployment's gate reads `monitor_rows` of [feed_from, day) (the newest papers,
-    what the endpoint receives at `day`). The monitor's date is `day`, the retrain is `train_config` as
-    of it, and every threshold is the configured files' own.
+    version answered) and judges `served`, the version the replay serves (the first version is taken as
+    served without a server, so the monitor's own `version: served` could not find it); a deployment's
+    gate reads `monitor_rows` of [feed_from, day) (the newest papers, what the endpoint receives at
+    `day`). The monitor's date is `day`, the retrain is `train_config` as of it, and every threshold is
+    the configured files' own.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     papers = {**_labelled(cfg, train).model_dump(mode="json"), "max_rows": cfg.monitor_rows, "end": day.isoformat()}
@@ -219,6 +227,7 @@ def write_date_configs(
     monitor = {
         "extends": str(repo_path(cfg.monitor_config)),
         "model_name": cfg.model_name,
+        **({"version": served} if served else {}),
         "monitor": {
             "source": "arrived",
             "as_of": day.isoformat(),
@@ -315,7 +324,8 @@ def replay(cfg: ReplayConfig, out_dir: Path, keep_servers: bool = False) -> Repl
         for i, day in enumerate(cfg.dates):
             started = time.perf_counter()
             previous = cfg.dates[i - 1] if i else None
-            monitor = write_date_configs(cfg, train, day, previous, feed_start(cfg, day, dates), out_dir / "configs")
+            feed_from = feed_start(cfg, day, dates)
+            monitor = write_date_configs(cfg, train, day, previous, feed_from, out_dir / "configs", served or None)
             print(f"\n=== Replay: as of {day} ===", flush=True)
             if i == 0:
                 first, promoted, why = _first_version(monitor, day)

@@ -67,6 +67,9 @@ def test_the_monitor_records_its_verdict_and_checks(loop: Loop, training_run) ->
     record = version.run_metadata[RECORD_KEY]
     assert record == monitoring.run_metadata[RECORD_KEY]
     assert record["model_version"] == loop.monitored_version
+    # nothing of this model runs when the loop starts (the deployment tests deleted their servers)
+    judged = monitoring.run_metadata[ACTIONS_KEY]["monitored"]
+    assert judged == f"the production version: no deployment of {training_run.model_name} is running"
     assert record["source"] == "arrived" and record["window"] == {"since": "2025-07-01", "until": "2026-01-01"}
     assert record["rows"] == 300
     # the gate's own check ran on these papers: one row per drift check plus the gate's share rule
@@ -166,6 +169,30 @@ def test_served_papers_are_monitored_without_the_smoke_test(loop: Loop, training
     assert record["source"] == "served" and record["model_version"] == version.number
     assert record["rows"] == len(papers)
     assert record["decay"] is None and "decay not judged: the papers carry no labels" in record["reasons"]
+
+
+def test_the_monitor_judges_the_served_version_not_a_production_one_that_never_served(  # type: ignore[no-untyped-def]
+    loop: Loop, training_run
+) -> None:
+    """After a deployment the gate blocked, `production` names a version that never served: the monitor judges
+    the one the running deployment answers with (`version: served`); `version: stage` judges production."""
+    actions = Client().get_pipeline_run(loop.run_id).run_metadata[ACTIONS_KEY]
+    if not actions.get("deployed"):
+        pytest.skip("the loop deployed nothing: no served version to tell from production")
+    served, other = actions["retrained_version"], loop.monitored_version
+    name = training_run.model_name
+    Client().get_model_version(name, other).set_stage("production", force=True)  # promoted, never deployed
+    try:
+        assert run.main(["--pipeline", "monitor", "--config", str(MONITOR_QUICK), "--no-trigger"]) == 0
+        latest = monitoring_runs()[-1]
+        assert latest.run_metadata[RECORD_KEY]["model_version"] == served
+        judged = latest.run_metadata[ACTIONS_KEY]["monitored"]
+        assert judged == f"version {served}: the newest running deployment serves it"
+        config = ["--config", str(MONITOR_QUICK), "--set", "version=stage", "--no-trigger"]
+        assert run.main(["--pipeline", "monitor", *config]) == 0
+        assert monitoring_runs()[-1].run_metadata[RECORD_KEY]["model_version"] == other
+    finally:
+        Client().get_model_version(name, served).set_stage("production", force=True)
 
 
 def test_the_model_history_shows_the_loop(loop: Loop, training_run) -> None:  # type: ignore[no-untyped-def]

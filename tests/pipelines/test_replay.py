@@ -65,6 +65,9 @@ def test_the_next_date_runs_the_loop_and_links_its_runs(replayed) -> None:  # ty
     ]
     assert len(mine) == 1
     actions = mine[0].run_metadata[ACTIONS_KEY]
+    # the monitor judged the version served over the previous period, not whatever production became
+    assert mine[0].run_metadata[RECORD_KEY]["model_version"] == result.rows[0].served_version
+    assert actions["monitored"] == f"version {result.rows[0].served_version}, as configured"
     assert Client().get_pipeline_run(actions["training_run"]["id"]).status == ExecutionStatus.COMPLETED
     if row.promoted:
         # blocked: the gate's own message (recorded on its step), not ZenML's "failure in step(s)"

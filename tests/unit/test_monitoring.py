@@ -219,3 +219,20 @@ def test_the_loops_gate_reads_traffic_before_the_monitors_date() -> None:
     assert traffic_before(feed, "2026-01-01").drift.current == feed.drift.current
     same = load_config(REPO_ROOT / "configs" / "deploy_same_period.yaml", None, DeployRunConfig)
     assert traffic_before(same, date(2026, 1, 1)).drift.current.end == date(2024, 1, 1)
+
+
+def test_the_judged_version_is_the_served_one_unless_configured_otherwise() -> None:
+    """`version`: 'served' (default), 'stage' or a number; a schedule judges the stage at each run."""
+    from pipelines.loop import monitored_version
+
+    path = REPO_ROOT / "configs" / "monitor.yaml"
+    assert load_config(path, schema=MonitorRunConfig).version == "served"
+    assert monitored_version(load_config(path, {"version": 3}, MonitorRunConfig)) == ("3", "version 3, as configured")
+    staged = load_config(path, {"version": "stage", "stage": "staging"}, MonitorRunConfig)
+    assert monitored_version(staged) == ("staging", "the staging version, as configured")
+    scheduled = load_config(path, {"monitor.schedule_cron": "0 6 * * *"}, MonitorRunConfig)
+    version, why = monitored_version(scheduled)
+    assert version == "production" and "schedule" in why
+    for bad in ("latest", 0):
+        with pytest.raises(ConfigError, match="version"):
+            load_config(path, {"version": bad}, MonitorRunConfig)
