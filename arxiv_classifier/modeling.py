@@ -165,6 +165,7 @@ class TrainSettings:
     seed: int = 42
     device: str = "auto"
     precision: str = "fp32"
+    length_grouping: bool = False
     num_threads: int | None = None
     eval_every_epoch: bool = True
     show_progress: bool = True
@@ -187,9 +188,65 @@ class TrainResult:
     train_samples_per_second: float = 0.0
     train_seconds: float = 0.0
     peak_memory_mb: float = 0.0
+    precision: str = "fp32"  # what the loop ran: "fp32" or "bf16" (autocast)
+    precision_reason: str = ""
 
 
 EpochCallback = Callable[[int, dict[str, float]], None]
+
+
+def cpu_bf16_instructions() -> str | None:
+    """The CPU's native bf16 matrix instructions: 'amx' (AMX tiles), 'avx512_bf16', or None (bf16 emulated)."""
+    cpu = torch.cpu
+    if getattr(cpu, "_is_amx_tile_supported", lambda: False)():
+        return "amx"
+    if getattr(cpu, "_is_avx512_bf16_supported", lambda: False)():
+        return "avx512_bf16"
+    return None
+
+
+def resolve_precision(precision: str, device: torch.device) -> tuple[bool, str]:
+    """Whether the loop autocasts to bf16 on `device`, and why.
+
+    'fp32' never does. 'auto' does where the hardware computes bf16 natively (a CUDA device with bf16,
+    a CPU with AMX or AVX512-BF16) and runs fp32 elsewhere. 'bf16' always does; on a CPU without those
+    instructions torch emulates bf16, slower than fp32, and a warning says so.
+    """
+    if precision == "fp32":
+        return False, "fp32, as configured"
+    if device.type == "cuda":
+        native = torch.cuda.is_bf16_supported()
+        if precision == "auto" and not native:
+            return False, f"fp32: {torch.cuda.get_device_name(device)} has no native bf16"
+        return True, f"bf16 autocast on {torch.cuda.get_device_name(device)}"
+    instructions = cpu_bf16_instructions()
+    if instructions is None:
+        if precision == "auto":
+            return False, "fp32: this CPU has neither AMX nor AVX512-BF16"
+        logger.warning("precision bf16 on a CPU without AMX or AVX512-BF16: torch emulates bf16, slower than fp32")
+        return True, "bf16 autocast on CPU (emulated: no AMX or AVX512-BF16)"
+    return True, f"bf16 autocast on CPU ({instructions})"
+
+
+def _train_loader(
+    feats: list[dict[str, Any]], settings: TrainSettings, collator: DataCollatorWithPadding
+) -> DataLoader[Any]:
+    """Seeded shuffled batches; with `length_grouping`, transformers' `LengthGroupedSampler`: shuffled, then
+    sorted by length within mega-batches of 50 batches, so each batch pads to less."""
+    generator = torch.Generator().manual_seed(settings.seed)
+    if settings.length_grouping:
+        from transformers.trainer_pt_utils import LengthGroupedSampler
+
+        lengths = [len(f["input_ids"]) for f in feats]
+        sampler = LengthGroupedSampler(settings.batch_size, lengths=lengths, generator=generator)
+        return DataLoader(feats, batch_size=settings.batch_size, sampler=sampler, collate_fn=collator)  # type: ignore[arg-type]
+    return DataLoader(
+        feats,  # type: ignore[arg-type]
+        batch_size=settings.batch_size,
+        shuffle=True,
+        collate_fn=collator,
+        generator=generator,
+    )
 
 
 def _encode(
@@ -400,18 +457,13 @@ def train_classifier(
 
     collator = DataCollatorWithPadding(clf.tokenizer, return_tensors="pt")
     train_feats = _encode(clf.tokenizer, train_texts, train_labels, clf.max_length)
-    generator = torch.Generator().manual_seed(settings.seed)
-    loader: DataLoader[Any] = DataLoader(
-        train_feats,  # type: ignore[arg-type]
-        batch_size=settings.batch_size,
-        shuffle=True,
-        collate_fn=collator,
-        generator=generator,
-    )
+    loader = _train_loader(train_feats, settings, collator)
     optimizer = torch.optim.AdamW(_param_groups(model, settings.weight_decay), lr=settings.learning_rate)
     total_steps = len(loader) * settings.epochs
     scheduler = get_linear_schedule_with_warmup(optimizer, math.ceil(settings.warmup_ratio * total_steps), total_steps)
-    use_bf16 = settings.precision == "bf16" and device.type == "cuda"
+    use_bf16, result.precision_reason = resolve_precision(settings.precision, device)
+    result.precision = "bf16" if use_bf16 else "fp32"
+    logger.info("precision: %s", result.precision_reason)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
 

@@ -178,7 +178,51 @@ def measure_endpoint(
         memory = server_memory(service.status.pid, service.endpoint.status.port)
     finally:
         service.stop(timeout=30)  # SIGTERM, then SIGKILL for whatever of its process tree outlives it
-    return {"deploy_to_ready_s": ready_s, "single": single, "throughput": throughput, "memory": memory}
+    floor = measure_floor(args, papers_file, runtime)
+    return {"deploy_to_ready_s": ready_s, "single": single, "throughput": throughput, "memory": memory, "floor": floor}
+
+
+#: A Seldon model that computes nothing: the microservice's own cost per request (HTTP, gunicorn, Flask,
+#: Seldon's request handling and metrics, JSON both ways), written to the floor server's PYTHONPATH.
+FLOOR_MODEL = """
+class Floor:
+    def predict_raw(self, request):
+        papers = request.get("jsonData") or []
+        return {"jsonData": {"predictions": [{"category": "none", "confidence": 1.0} for _ in papers]}}
+"""
+
+
+def measure_floor(args: argparse.Namespace, papers_file: Path, runtime: Path) -> dict[str, Any]:
+    """The same microservice, workers, threads and locust runs, serving `Floor`: what no model can go below."""
+    folder = runtime / "floor"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "floor_model.py").write_text(FLOOR_MODEL)
+    port, metrics_port = localhost.free_port(), localhost.free_port()
+    python = args.serving_python or str(ensure_serving_env())
+    launcher = BENCHMARKS.parent / "serving" / "launch_local.py"
+    env = {**os.environ, "PYTHONPATH": str(folder)}
+    pid_file, log_file = folder / "floor.pid", folder / "floor.log"
+    subprocess.run(
+        [python, str(launcher), "--host", localhost.LOOPBACK, "--pid-file", str(pid_file), "--log-file",
+         str(log_file), "--daemon", "--", "floor_model.Floor", "--service-type", "MODEL", "--http-port", str(port),
+         "--metrics-port", str(metrics_port), "--grpc-workers", "0", "--workers", str(args.workers),
+         "--threads", "1"],
+        env=env, check=True, timeout=60,
+    )  # fmt: skip
+    pid = int(pid_file.read_text().strip())
+    url = f"http://{localhost.LOOPBACK}:{port}"
+    try:
+        localhost.wait_until(lambda: localhost.port_in_use(port), args.ready_timeout, "the floor server")
+        papers = json.loads(papers_file.read_text())
+        for i in range(WARMUP_REQUESTS):
+            predict(url, papers[i : i + 1])
+        print("Microservice floor (a model that computes nothing), 1 locust user ...", flush=True)
+        single = run_locust(url, papers_file, 1, 1, args, "floor_single")
+        print(f"Microservice floor, batch 32, {args.clients} locust users ...", flush=True)
+        batch32 = run_locust(url, papers_file, 32, args.clients, args, "floor_batch32")
+    finally:
+        localhost.kill_process_tree(pid)
+    return {"single": single, "batch32": batch32}
 
 
 def in_process_scorer(fmt: str, model_dir: Path, onnx_dirs: dict[str, Path], threads: int) -> Any:
@@ -244,6 +288,15 @@ def render(results: dict[str, Any]) -> str:
         + " / ".join(f"{r:.2f}" for r in ratios)
         + f"; single-paper p50 {endpoint['single']['latency_ms']['p50']:.1f} vs {same['latency_ms']['p50']:.1f} ms",
     ]
+    floor = endpoint.get("floor")
+    if floor:
+        overhead = floor["single"]["latency_ms"]["p50"]
+        lines.append(
+            f"Microservice floor (the same server, a model that computes nothing): p50 {overhead:.1f} ms, p99 "
+            f"{floor['single']['latency_ms']['p99']:.1f} ms for one paper; batch 32 with {s['clients']} users "
+            f"{floor['batch32']['papers_per_s']:.0f} papers/s. With this fixed cost c, endpoint / in-process "
+            f"latency >= 0.9 needs an in-process p50 of at least 9c = {9 * overhead:.0f} ms."
+        )
     failures = sum(t["failures"] for t in endpoint["throughput"]) + endpoint["single"]["failures"]
     lines.append(f"Failed requests: {failures}")
     lines.append("Server memory after the load:")

@@ -44,10 +44,12 @@ def model_trainer(
         "peak_memory_mb": result.peak_memory_mb,
     }
     mlflow.log_metrics({k: float(v) for k, v in summary.items()})
-    log_metadata(metadata={"training": summary}, infer_model=True)
+    ran = {"precision": result.precision, "precision_reason": result.precision_reason}
+    mlflow.set_tags(ran)
+    log_metadata(metadata={"training": {**summary, **ran}}, infer_model=True)
     print(
         f"Trained {config.model}: kept epoch {result.best_epoch} (best validation {config.selection_metric} "
         f"{result.best_val_score:.4f}), val macro-F1 {result.best_val_macro_f1:.4f}, "
-        f"{result.train_samples_per_second:.1f} samples/s"
+        f"{result.train_samples_per_second:.1f} samples/s ({result.precision_reason})"
     )
-    return classifier, {"history": result.history, "head_warmup": result.head_warmup, **summary}
+    return classifier, {"history": result.history, "head_warmup": result.head_warmup, **summary, **ran}

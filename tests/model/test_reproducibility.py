@@ -23,9 +23,11 @@ TEXTS = [
 LABELS = [0, 0, 0, 0, 1, 1, 1, 1] * 3
 
 
-def _train(seed: int) -> tuple[list[dict[str, float]], np.ndarray]:
+def _train(seed: int, precision: str = "fp32") -> tuple[list[dict[str, float]], np.ndarray]:
     clf = build_classifier(OFFLINE_MINILM_ID, ["vision", "language"], max_length=24, seed=seed)
-    settings = TrainSettings(batch_size=4, epochs=2, learning_rate=3e-4, seed=seed, show_progress=False, num_threads=2)
+    settings = TrainSettings(
+        batch_size=4, epochs=2, learning_rate=3e-4, seed=seed, show_progress=False, num_threads=2, precision=precision
+    )
     result = train_classifier(clf, TEXTS, LABELS, TEXTS[:8], LABELS[:8], settings)
     return result.history, clf.predict_proba(TEXTS[:8])
 
@@ -35,9 +37,11 @@ def _metrics(history: list[dict[str, float]]) -> list[dict[str, float]]:
     return [{k: v for k, v in row.items() if not k.endswith("_seconds")} for row in history]
 
 
-def test_same_seed_same_metrics_and_predictions() -> None:
-    history_a, proba_a = _train(seed=7)
-    history_b, proba_b = _train(seed=7)
+@pytest.mark.parametrize("precision", ["fp32", "auto"])
+def test_same_seed_same_metrics_and_predictions(precision: str) -> None:
+    """fp32, and the default `auto` (bf16 autocast where the CPU has AMX or AVX512-BF16): bit-identical reruns."""
+    history_a, proba_a = _train(seed=7, precision=precision)
+    history_b, proba_b = _train(seed=7, precision=precision)
     assert _metrics(history_a) == _metrics(history_b)
     np.testing.assert_array_equal(proba_a, proba_b)
     # and it learned something: training loss went down across epochs

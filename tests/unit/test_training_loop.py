@@ -138,21 +138,54 @@ def test_a_frozen_backbone_trains_only_the_head(minilm: Build, freeze: bool) -> 
     assert all(p.requires_grad for p in clf.model.parameters())
 
 
-def test_bf16_on_cpu_runs_the_fp32_loop(minilm: Build) -> None:
-    """bf16 autocast is only enabled on CUDA: on CPU the run is bit-identical to fp32 and stays fp32."""
-    runs: dict[str, tuple[list[dict[str, float]], dict[str, torch.Tensor]]] = {}
-    for precision in ("fp32", "bf16"):
+def test_precision_fp32_never_autocasts_and_auto_follows_the_cpus_bf16_instructions(minilm: Build) -> None:
+    """'fp32' is bit-identical run to run; 'auto' autocasts exactly where the CPU has AMX or AVX512-BF16, and
+    the master weights stay fp32 either way."""
+    runs: dict[str, tuple[Any, dict[str, torch.Tensor]]] = {}
+    for precision in ("fp32", "auto"):
         clf = minilm()
         result = train_classifier(clf, TEXTS, LABELS, VAL_TEXTS, VAL_LABELS, settings(epochs=2, precision=precision))
-        runs[precision] = (result.history, snapshot(clf.model))
+        runs[precision] = (result, snapshot(clf.model))
+    fp32, auto = runs["fp32"][0], runs["auto"][0]
+    assert fp32.precision == "fp32" and fp32.precision_reason == "fp32, as configured"
+    native = modeling.cpu_bf16_instructions()
+    assert auto.precision == ("bf16" if native else "fp32")
+    assert (native or "neither AMX nor AVX512-BF16") in auto.precision_reason
+    for _, weights in runs.values():
+        assert {v.dtype for v in weights.values() if v.is_floating_point()} == {torch.float32}
+    assert all(np.isfinite(h["train_loss"]) for h in auto.history)
+    if native:  # bf16 arithmetic: the same run, not the same bits
+        assert auto.history[-1]["train_loss"] != fp32.history[-1]["train_loss"]
+        assert auto.history[-1]["train_loss"] == pytest.approx(fp32.history[-1]["train_loss"], rel=0.05)
 
-    def scores(history: list[dict[str, float]]) -> list[dict[str, float]]:
-        return [{k: v for k, v in h.items() if not k.endswith("_seconds")} for h in history]
 
-    (fp32_history, fp32_weights), (bf16_history, bf16_weights) = runs["fp32"], runs["bf16"]
-    assert scores(bf16_history) == scores(fp32_history)
-    assert all(torch.equal(fp32_weights[k], bf16_weights[k]) for k in fp32_weights)
-    assert {v.dtype for v in bf16_weights.values() if v.is_floating_point()} == {torch.float32}
+def test_precision_rule_without_native_bf16(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A CPU without bf16 instructions: 'auto' stays fp32; 'bf16' autocasts anyway and says it is emulated."""
+    monkeypatch.setattr(modeling, "cpu_bf16_instructions", lambda: None)
+    cpu = torch.device("cpu")
+    assert modeling.resolve_precision("auto", cpu) == (False, "fp32: this CPU has neither AMX nor AVX512-BF16")
+    assert modeling.resolve_precision("bf16", cpu) == (True, "bf16 autocast on CPU (emulated: no AMX or AVX512-BF16)")
+    monkeypatch.setattr(modeling, "cpu_bf16_instructions", lambda: "avx512_bf16")
+    assert modeling.resolve_precision("auto", cpu) == (True, "bf16 autocast on CPU (avx512_bf16)")
+
+
+def test_length_grouped_batches_cover_every_row_once_and_pad_less() -> None:
+    """transformers' LengthGroupedSampler: a permutation of the rows, the same for a seed, less padding."""
+    rng = np.random.default_rng(0)
+    lengths = [int(n) for n in rng.integers(8, 129, size=400)]
+    feats = [{"input_ids": [1] * n, "labels": 0} for n in lengths]
+
+    def batches(grouped: bool, seed: int = 0) -> list[list[int]]:
+        loader = modeling._train_loader(feats, settings(length_grouping=grouped, seed=seed), lambda rows: rows)
+        return [list(b) for b in loader.batch_sampler]  # type: ignore[union-attr]
+
+    def padded(order: list[list[int]]) -> float:
+        return sum(max(lengths[i] for i in b) * len(b) for b in order) / len(lengths)
+
+    grouped = batches(True)
+    assert sorted(i for b in grouped for i in b) == list(range(len(lengths)))
+    assert grouped == batches(True) and grouped != batches(True, seed=1)
+    assert padded(grouped) < 0.8 * padded(batches(False))
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
