@@ -12,7 +12,7 @@ import copy
 import logging
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -266,12 +266,24 @@ def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
-def _progress(iterable: Any, enabled: bool, desc: str, total: int) -> Any:
+def _progress(iterable: Iterable[Any], enabled: bool, desc: str, total: int) -> Iterator[Any]:
+    """Iterate `iterable` exactly once, with a progress bar when `enabled`.
+
+    The bar is updated by hand rather than wrapping the iterable: `tqdm.auto`'s class (the asyncio
+    one) calls `iter()` on what it wraps when it is created and again when iterated, and each
+    `iter()` of a seeded DataLoader draws from its generator, so the epoch's shuffling (and the
+    trained model) depended on whether the bar was shown (measured: default config test accuracy
+    0.6385 with the bar, 0.6705 without, same seed).
+    """
     if not enabled:
-        return iterable
+        yield from iterable
+        return
     from tqdm.auto import tqdm
 
-    return tqdm(iterable, desc=desc, total=total, leave=False, mininterval=2.0)
+    with tqdm(desc=desc, total=total, leave=False, mininterval=2.0) as bar:
+        for item in iterable:
+            yield item
+            bar.update(1)
 
 
 def class_weights(labels: Sequence[int], num_labels: int, mode: str) -> torch.Tensor | None:

@@ -159,6 +159,16 @@ def test_precision_fp32_never_autocasts_and_auto_follows_the_cpus_bf16_instructi
         assert auto.history[-1]["train_loss"] == pytest.approx(fp32.history[-1]["train_loss"], rel=0.05)
 
 
+def test_the_progress_bar_does_not_change_the_trained_model(minilm: Build) -> None:
+    """Same seed, same model with or without the bar (tqdm.auto once re-iterated the seeded DataLoader)."""
+    weights = []
+    for show in (False, True):
+        clf = minilm()
+        train_classifier(clf, TEXTS, LABELS, VAL_TEXTS, VAL_LABELS, settings(show_progress=show, precision="fp32"))
+        weights.append(snapshot(clf.model))
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+
+
 def test_precision_rule_without_native_bf16(monkeypatch: pytest.MonkeyPatch) -> None:
     """A CPU without bf16 instructions: 'auto' stays fp32; 'bf16' autocasts anyway and says it is emulated."""
     monkeypatch.setattr(modeling, "cpu_bf16_instructions", lambda: None)
