@@ -43,6 +43,8 @@ WORKDIR /app
 # Dependencies first (cached while requirements/pipeline.lock is unchanged); --compile writes bytecode now,
 # so no step pays for compiling imports at start-up.
 COPY requirements/pipeline.lock requirements/pipeline.lock
+# $torch_index is unquoted on purpose: it is empty or two words (an option and its value).
+# hadolint ignore=SC2086
 RUN set -eu; \
     if [ "$TORCH_VARIANT" = "pypi" ]; then torch_index=""; \
     else torch_index="--extra-index-url https://download.pytorch.org/whl/${TORCH_VARIANT}"; fi; \
@@ -53,6 +55,8 @@ COPY . .
 RUN python -m compileall -q /app \
  && chown -R app:app /app
 
+# TOKENIZERS_PARALLELISM is the tokenizers library's switch, not a secret (DL3064 matches "TOKEN").
+# hadolint ignore=DL3064
 ENV PYTHONPATH=/app \
     TOKENIZERS_PARALLELISM=false
 
@@ -78,6 +82,8 @@ RUN python -m compileall -q /microservice
 # MODEL_DIR (or its model_dir parameter). Ports are Seldon's defaults: REST 9000, metrics 6000 (the
 # operator sets the same variables). Gunicorn workers/threads come from GUNICORN_WORKERS/GUNICORN_THREADS
 # and the class's parameters from PREDICTIVE_UNIT_PARAMETERS, both set per deployment.
+# TOKENIZERS_PARALLELISM is the tokenizers library's switch, not a secret (DL3064 matches "TOKEN").
+# hadolint ignore=DL3064
 ENV PYTHONPATH=/microservice \
     MODEL_DIR=/mnt/models \
     PERSISTENCE=0 \

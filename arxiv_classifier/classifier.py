@@ -68,8 +68,8 @@ class TextClassifier:
         meta = json.loads((path / CLASSIFIER_META).read_text())
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-        model = AutoModelForSequenceClassification.from_pretrained(path)
-        tokenizer = AutoTokenizer.from_pretrained(path)
+        model = AutoModelForSequenceClassification.from_pretrained(path)  # nosec B615  # a local model directory
+        tokenizer = AutoTokenizer.from_pretrained(path)  # nosec B615  # a local model directory
         model.eval()
         return cls(
             model=model, tokenizer=tokenizer, max_length=int(meta["max_length"]), base_model=meta.get("base_model", "")

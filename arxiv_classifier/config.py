@@ -477,6 +477,12 @@ class ServingConfig(_Strict):
         "cores (null: the runtime's choice). The former name torch_threads is accepted.",
     )
     max_batch: int = Field(64, ge=1, description="Largest batch one request may carry; larger ones get a 400.")
+    max_text_chars: int = Field(
+        20_000, ge=1, description="Most characters of title + summary per paper; a longer paper gets a 400."
+    )
+    max_request_bytes: int = Field(
+        4_000_000, ge=1_000, description="Largest request body in bytes; a larger one gets a 413 before it is read."
+    )
     format: Literal["auto", "onnx-int8", "onnx-fp32", "torch"] = Field(
         "auto",
         description="What the endpoint serves: 'auto' serves the version's ONNX int8 copy when its measured accuracy "
@@ -750,7 +756,7 @@ def _fields_at(schema: type[BaseModel], path: Iterable[str | int]) -> tuple[str,
         model = _section_model(field.annotation) if field is not None else None
         if model is None:
             return None
-    assert model is not None  # the loop leaves a model or returns
+    assert model is not None  # nosec B101  # invariant, for mypy; the loop leaves a model or returns
     name = ".".join(str(p) for p in path) or "the top level"
     return name, sorted(model.model_fields)
 

@@ -112,9 +112,11 @@ def request(
         data, content_type = urllib.parse.urlencode(form).encode(), "application/x-www-form-urlencoded"
     if data is not None:
         sent["Content-Type"] = content_type or "application/json"
+    if not url.startswith(("http://", "https://")):  # urllib would also open file:// and ftp:// URLs
+        raise HTTPError(f"not an http(s) URL: {url!r}")
     req = urllib.request.Request(url, data=data, headers=sent, method=method or ("POST" if data is not None else "GET"))
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as response:
+        with urllib.request.urlopen(req, timeout=timeout) as response:  # nosec B310  # http(s) only, checked above
             status, raw = response.status, response.read()
     except urllib.error.HTTPError as error:
         status, raw = error.code, error.read()

@@ -59,14 +59,14 @@ def resolve_model_source(model: str) -> str:
 def build_classifier(model: str, labels: Sequence[str], max_length: int, seed: int = 42) -> TextClassifier:
     """Load a pretrained encoder with a fresh classification head for `labels` (initialised from `seed`)."""
     source = resolve_model_source(model)
-    tokenizer = AutoTokenizer.from_pretrained(source)
+    tokenizer = AutoTokenizer.from_pretrained(source)  # nosec B615  # the config's base model
     limit = getattr(tokenizer, "model_max_length", None)
     if limit and limit < 100_000 and max_length > limit:
         logger.warning("max_length %d exceeds %s's limit %d; clamping to %d", max_length, model, limit, limit)
         max_length = int(limit)
     id2label = dict(enumerate(labels))
     set_seed(seed)  # the new head's weights are drawn here
-    hf_model = AutoModelForSequenceClassification.from_pretrained(
+    hf_model = AutoModelForSequenceClassification.from_pretrained(  # nosec B615  # the config's base model
         source,
         num_labels=len(labels),
         id2label=id2label,

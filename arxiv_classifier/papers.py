@@ -57,7 +57,7 @@ def _newest(raw: pd.DataFrame, dates: pd.Series, cfg: CurrentDataConfig) -> tupl
     if valid.empty:
         raise DataError(f"no paper of {cfg.source} has a parseable date in column {cfg.date_field!r}")
     end = valid.max().normalize() + pd.Timedelta(days=1)
-    assert cfg.newest_months is not None
+    assert cfg.newest_months is not None  # nosec B101  # invariant, for mypy
     start = widened_start(end - pd.DateOffset(months=cfg.newest_months), end, valid, cfg.max_rows)
     keep = dates >= start
     logger.info(
@@ -127,7 +127,7 @@ def load_papers(cfg: CurrentDataConfig, model_labels: Sequence[str] | None = Non
     if cfg.restrict_to_model_labels:
         if not model_labels:
             raise DataError("restrict_to_model_labels is set but the model's labels were not given")
-        assert labels is not None  # the config requires label_field with restrict_to_model_labels
+        assert labels is not None  # nosec B101  # invariant, for mypy; the config requires label_field with restrict_to_model_labels
         known = set(model_labels)
         keep = labels.isin(known)
         if not keep.any():

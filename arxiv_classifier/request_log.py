@@ -62,7 +62,7 @@ def _utc(value: TimeLike | None, name: str) -> pd.Timestamp | None:
 
 def _file_start(name: str) -> pd.Timestamp:
     match = LOG_FILE.match(name)
-    assert match is not None
+    assert match is not None  # nosec B101  # invariant, for mypy
     return pd.Timestamp(datetime.strptime(match.group(1), "%Y%m%dT%H%M%S.%fZ")).tz_localize("UTC")
 
 

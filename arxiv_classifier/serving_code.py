@@ -34,7 +34,7 @@ def load_serving_module(name: str, as_name: str) -> ModuleType:
     sys.path.insert(0, str(SERVING_DIR))
     try:
         spec = importlib.util.spec_from_file_location(as_name, SERVING_DIR / f"{name}.py")
-        assert spec is not None and spec.loader is not None
+        assert spec is not None and spec.loader is not None  # nosec B101  # invariant, for mypy
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
     finally:

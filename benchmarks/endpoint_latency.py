@@ -24,7 +24,7 @@ import argparse
 import csv
 import json
 import os
-import subprocess
+import subprocess  # nosec B404  # argv lists only, no shell
 import sys
 import tempfile
 import time
@@ -121,7 +121,7 @@ def run_locust(
                "-u", str(users), "-r", str(users), "-t", f"{args.duration}s", "--stop-timeout", "30",
                "--host", url, "--csv", str(prefix), "--loglevel", "WARNING",
                "--papers-file", str(papers_file), "--batch", str(batch)]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True, timeout=args.duration + 120)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=args.duration + 120)  # nosec B603  # argv list, no shell
     stats_file = prefix.with_name(prefix.name + "_stats.csv")
     if not stats_file.is_file():
         raise SystemExit(f"locust failed ({done.returncode}):\n{done.stderr[-3000:]}")
@@ -202,7 +202,7 @@ def measure_floor(args: argparse.Namespace, papers_file: Path, runtime: Path) ->
     launcher = BENCHMARKS.parent / "serving" / "launch_local.py"
     env = {**os.environ, "PYTHONPATH": str(folder)}
     pid_file, log_file = folder / "floor.pid", folder / "floor.log"
-    subprocess.run(
+    subprocess.run(  # nosec B603  # argv list, no shell
         [python, str(launcher), "--host", localhost.LOOPBACK, "--pid-file", str(pid_file), "--log-file",
          str(log_file), "--daemon", "--", "floor_model.Floor", "--service-type", "MODEL", "--http-port", str(port),
          "--metrics-port", str(metrics_port), "--grpc-workers", "0", "--workers", str(args.workers),

@@ -21,7 +21,7 @@ import argparse
 import json
 import math
 import os
-import subprocess
+import subprocess  # nosec B404  # argv lists only, no shell
 import sys
 import tempfile
 import time
@@ -247,7 +247,7 @@ def main() -> int:
     ]
     results: dict[str, dict[str, Any]] = {}
     for variant in chosen:
-        done = subprocess.run(
+        done = subprocess.run(  # nosec B603  # argv list, no shell
             [sys.executable, __file__, *passthrough, "--child", variant], capture_output=True, text=True, check=False
         )
         lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]

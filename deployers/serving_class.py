@@ -104,6 +104,8 @@ def seldon_parameters(
     top_k: int,
     inference_threads: int | None = None,
     request_log: RequestLogSettings | None = None,
+    max_text_chars: int | None = None,
+    max_request_bytes: int | None = None,
 ) -> list[dict[str, str]]:
     """The serving class's parameters in Seldon's `{"name", "value", "type"}` form.
 
@@ -117,6 +119,8 @@ def seldon_parameters(
             (not sent).
         request_log: where and within which bounds the server logs what it serves; None sends nothing
             (the class's default: on, in its own temporary directory). The deployers always send it.
+        max_text_chars / max_request_bytes: the request limits (a longer paper gets a 400, a larger body a
+            413); None sends nothing (the class's defaults).
     """
     params = [
         ("model_dir", model_dir, "STRING"),
@@ -129,4 +133,7 @@ def seldon_parameters(
         params.append(("inference_threads", str(inference_threads), "INT"))
     if request_log is not None:
         params += request_log.parameters()
+    for name, value in (("max_text_chars", max_text_chars), ("max_request_bytes", max_request_bytes)):
+        if value is not None:
+            params.append((name, str(value), "INT"))
     return [{"name": n, "value": v, "type": t} for n, v, t in params]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
-import subprocess
+import subprocess  # nosec B404  # argv lists only, no shell
 import sys
 import time
 from pathlib import Path
@@ -82,7 +82,7 @@ def _install(venv: Path, requirements: Path, log: Path, fresh: bool) -> None:
         for cmd in steps:
             out.write(f"$ {' '.join(cmd)}\n")
             out.flush()
-            result = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, check=False)
+            result = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, check=False)  # nosec B603  # argv list, no shell
             if result.returncode != 0:
                 raise ServingEnvError(
                     f"creating the serving environment failed at `{' '.join(cmd)}` (exit {result.returncode}); "

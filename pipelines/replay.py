@@ -256,7 +256,7 @@ def _labelled_dates(papers: CurrentDataConfig) -> pd.Series:
     from arxiv_classifier.data import parse_dates, read_table
     from arxiv_classifier.papers import naive_utc
 
-    assert papers.date_field is not None
+    assert papers.date_field is not None  # nosec B101  # invariant, for mypy
     return naive_utc(parse_dates(read_table(papers.source)[papers.date_field])).dropna()
 
 

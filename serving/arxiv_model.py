@@ -104,6 +104,11 @@ USAGE = (
     '{"data": {"names": ["title", "summary"], "ndarray": [["<title>", "<summary>"], ...]}}'
 )
 FIELDS = ("title", "summary")
+#: Request limits (parameters `max_text_chars`, `max_request_bytes`; serving.* in the deploy config). An arXiv
+#: abstract is at most 1,920 characters: 20,000 per paper leaves room for any real text, and 4 MB per body for
+#: the largest batch; beyond them a request is refused with a message, never cut silently or left to exhaust memory.
+DEFAULT_MAX_TEXT_CHARS = 20_000
+DEFAULT_MAX_REQUEST_BYTES = 4_000_000
 OUTPUT_NAMES = ["category", "confidence", "top_k"]
 
 # This module must not import arxiv_classifier (the serving image holds only the serving modules), so the text
@@ -151,8 +156,8 @@ class TorchTextModel:
         if threads:
             torch.set_num_threads(threads)
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
-            self.model = AutoModelForSequenceClassification.from_pretrained(model_dir).eval()
+            self.tokenizer = AutoTokenizer.from_pretrained(model_dir)  # nosec B615  # a local model directory
+            self.model = AutoModelForSequenceClassification.from_pretrained(model_dir).eval()  # nosec B615  # a local model directory
         except (OSError, ValueError) as exc:
             raise ModelLoadError(f"could not load the model in {model_dir!r}: {exc}") from exc
         self.max_length = int(meta["max_length"])
@@ -247,19 +252,21 @@ def read_classifier_meta(model_dir: str | Path) -> dict[str, Any]:
 PREDICT_PATHS = frozenset({"/api/v1.0/predictions", "/api/v0.1/predictions", "/predict"})
 
 
-def http_blueprint() -> Any:
-    """Two fixes to Seldon's REST app, which otherwise answers
+def http_blueprint(max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES) -> Any:
+    """Three fixes to Seldon's REST app, which otherwise answers
 
     * a body that is not JSON (or JSON sent without `Content-Type: application/json`) with a bare 400
       "Can't find JSON in data": here the 400 says what was wrong and what to send, and a JSON body sent
       as text/plain is accepted;
     * any HTTP error (unknown path 404, wrong method 405) with a 500 MICROSERVICE_INTERNAL_ERROR, because
-      its catch-all `Exception` handler also catches werkzeug's HTTP exceptions: here they keep their code.
+      its catch-all `Exception` handler also catches werkzeug's HTTP exceptions: here they keep their code;
+    * a body of any size: here one over `max_request_bytes` is refused with a 413 before it is read whole.
     """
     from flask import Blueprint, jsonify, request
-    from werkzeug.exceptions import HTTPException
+    from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
     blueprint = Blueprint("arxiv_model_http", __name__)
+    blueprint.record_once(lambda state: state.app.config.update(MAX_CONTENT_LENGTH=max_request_bytes))
 
     @blueprint.before_app_request
     def parse_prediction_body() -> None:
@@ -268,8 +275,11 @@ def http_blueprint() -> Any:
         if request.mimetype in ("multipart/form-data", "application/x-www-form-urlencoded") or request.args.get("json"):
             return  # Seldon's own form-field handling
         # Parsed once and cached: Seldon's later request.get_json() returns this value.
-        if request.get_json(force=True, silent=True, cache=True) is not None:
-            return
+        try:
+            if request.get_json(force=True, silent=True, cache=True) is not None:
+                return
+        except RecursionError:  # a body nested deeper than the JSON parser's recursion limit
+            raise bad_request(f"the request body is nested too deeply to be a request; {USAGE}") from None
         body = request.get_data(cache=True)
         if not body.strip():
             problem = "the request body is empty"
@@ -284,7 +294,13 @@ def http_blueprint() -> Any:
     @blueprint.app_errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Any:
         reason = (error.name or "HTTP error").upper().replace(" ", "_")
-        body = {"status": {"status": 1, "info": f"{error.code} {error.name}: {error.description}", "code": -1}}
+        description = error.description
+        if isinstance(error, RequestEntityTooLarge):
+            description = (
+                f"the request body is over this endpoint's limit of {max_request_bytes} bytes "
+                "(serving.max_request_bytes): send fewer papers per request"
+            )
+        body = {"status": {"status": 1, "info": f"{error.code} {error.name}: {description}", "code": -1}}
         body["status"]["reason"] = reason
         response = jsonify(body)
         response.status_code = error.code or 500
@@ -318,6 +334,8 @@ class ArxivClassifier:
         request_log_max_bytes: int = DEFAULT_LOG_TOTAL_BYTES,
         request_log_rotate_seconds: int = DEFAULT_LOG_ROTATE_SECONDS,
         request_log_queue: int = DEFAULT_LOG_QUEUE,
+        max_text_chars: int = DEFAULT_MAX_TEXT_CHARS,
+        max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
     ) -> None:
         self.model_dir = str(model_dir or os.environ.get("MODEL_DIR") or DEFAULT_MODEL_DIR)
         self.model_name = str(model_name)
@@ -332,6 +350,13 @@ class ArxivClassifier:
             raise ValueError(
                 "the 'quantize' parameter was removed (torch's deprecated quantize_dynamic): serve the model "
                 "version's ONNX int8 export instead (serving.format: onnx-int8, or auto)"
+            )
+        self.max_text_chars = int(max_text_chars)
+        self.max_request_bytes = int(max_request_bytes)
+        if self.max_text_chars < 1 or self.max_request_bytes < 1:
+            raise ValueError(
+                f"max_text_chars and max_request_bytes must be >= 1, got {self.max_text_chars} and "
+                f"{self.max_request_bytes}"
             )
         if self.max_batch < 1 or self.top_k < 1 or self.inference_threads < 0:
             raise ValueError(
@@ -420,7 +445,7 @@ class ArxivClassifier:
     @property
     def model_error_handler(self) -> Any:
         """Flask blueprint that Seldon registers on its REST app (it looks for this attribute); see `http_blueprint`."""
-        return http_blueprint()
+        return http_blueprint(self.max_request_bytes)
 
     def init_metadata(self) -> dict[str, Any]:
         """GET /metadata. Seldon calls this in the server's main process before `load`."""
@@ -587,11 +612,16 @@ class ArxivClassifier:
             )
         return self._checked(paper["title"], paper["summary"], where)
 
-    @staticmethod
-    def _checked(title: Any, summary: Any, where: str) -> tuple[str, str]:
+    def _checked(self, title: Any, summary: Any, where: str) -> tuple[str, str]:
         for name, value in zip(FIELDS, (title, summary)):
             if not isinstance(value, str):
                 raise bad_request(f'{where}: "{name}" must be a string, got {_describe(value)} (use "" for none)')
+        if len(title) + len(summary) > self.max_text_chars:
+            raise bad_request(
+                f"{where}: title and summary have {len(title) + len(summary)} characters, over this endpoint's "
+                f"max_text_chars of {self.max_text_chars} (an arXiv abstract has at most 1,920; the model reads "
+                "its first tokens only): send the title and abstract, not the full paper"
+            )
         if not join_text([title, summary]):
             raise bad_request(f"{where}: title and summary are both empty; send the paper's title and/or abstract")
         return title, summary

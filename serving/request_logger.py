@@ -424,7 +424,7 @@ class RequestLog:
 
     def _ship(self) -> None:
         """Upload the spool's finished files, oldest first; stop at the first failure and retry later."""
-        assert self.bucket is not None
+        assert self.bucket is not None  # nosec B101  # invariant, for mypy
         self._retry_at = time.monotonic() + UPLOAD_RETRY_SECONDS
         try:
             with open(self.directory / ".upload.lock", "a") as lock:

@@ -15,8 +15,9 @@ from stacks.registry import (
 def setup_stack(name: str, settings_file: Path | None = None, activate: bool = True) -> list[str]:
     """Register the stack `stacks/NAME.yaml` idempotently (`run.py --setup-stack NAME`).
 
-    The gcp stack's settings are read and checked first (`stacks.gcp`); the other stacks' placeholders,
-    if any, come from the environment.
+    The gcp stack's settings are read and checked first (`stacks.gcp`); the team stack's come from its
+    servers' settings and generated credentials (`stacks.team`); the other stacks' placeholders, if any,
+    come from the environment.
 
     Args:
         name: the stack description's name.
@@ -31,9 +32,13 @@ def setup_stack(name: str, settings_file: Path | None = None, activate: bool = T
     """
     from stacks.gcp import STACK_NAME as GCP_STACK
     from stacks.gcp import setup_gcp_stack
+    from stacks.team import STACK_NAME as TEAM_STACK
+    from stacks.team import setup_team_stack
 
     if name == GCP_STACK:
         return setup_gcp_stack(settings_file, activate=activate)
+    if name == TEAM_STACK and settings_file is None:
+        return setup_team_stack(activate=activate)
     if settings_file is not None:
         raise StackError(f"a settings file only applies to the {GCP_STACK} stack, not to '{name}'")
     return ensure_stack(name, activate=activate)

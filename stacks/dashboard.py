@@ -15,7 +15,7 @@ Importing this module is cheap: ZenML is only imported (or run) inside the funct
 from __future__ import annotations
 
 import os
-import subprocess
+import subprocess  # nosec B404  # argv lists only, no shell
 import sys
 from pathlib import Path
 from typing import Any
@@ -78,7 +78,7 @@ def _call(url: str, method: str, token: str | None = None, **body: Any) -> Any:
     return answer
 
 
-def api_token(url: str, username: str = "default", password: str = "") -> str:
+def api_token(url: str, username: str = "default", password: str = "") -> str:  # nosec B107  # passwordless local user
     """Log in to the ZenML server's REST API and return a bearer token.
 
     The local server (NO_AUTH scheme) also serves requests without a token, as the `default` user;
@@ -176,7 +176,7 @@ def start_server(port: int = DEFAULT_PORT, timeout: float = _START_TIMEOUT_S) ->
     # Idempotent: ZenML reuses (or updates) a running local server and reconnects the client to it.
     cmd = _zenml_cli("login", "--local", "--port", str(port), "--ip-address", HOST)
     try:
-        proc = subprocess.run(cmd, check=False, env=_zenml_env(), capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(cmd, check=False, env=_zenml_env(), capture_output=True, text=True, timeout=timeout)  # nosec B603  # argv list, no shell
     except subprocess.TimeoutExpired:
         raise DashboardError(
             f"`zenml login --local --port {port}` did not finish within {timeout:.0f} s; see {_server_log()}"
@@ -223,7 +223,7 @@ def stop_server(timeout: float = _STOP_TIMEOUT_S) -> None:
         DashboardError: The shutdown failed.
     """
     try:
-        proc = subprocess.run(
+        proc = subprocess.run(  # nosec B603  # argv list, no shell
             _zenml_cli("logout", "--local"),
             check=False,
             env=_zenml_env(),

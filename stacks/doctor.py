@@ -25,6 +25,9 @@ Severity = Literal["error", "warning", "ok"]
 #: Seconds the network probes may take (the issue allows 2 s for MLflow; Google's credential lookup
 #: probes the GCE metadata server, which does not answer off GCP).
 MLFLOW_TIMEOUT_S = 2.0
+#: An authenticated API read takes ~0.4 s on a warm MLflow server (password hashing) and a few seconds on
+#: the first request after a start: reachability stays bounded by the 2 s above, the answer by this.
+MLFLOW_API_TIMEOUT_S = 15.0
 CREDENTIALS_TIMEOUT_S = 5.0
 #: Flavors of components that talk to Google Cloud with the application-default credentials.
 GCP_FLAVORS = {"vertex", "gcp"}
@@ -110,6 +113,28 @@ def _check_packages(components: list[ComponentResponse]) -> list[Finding]:
         else:
             findings.append(Finding("ok", f"the {label} loads (its packages are installed)"))
     return findings
+
+
+def check_zenml_server() -> Finding:
+    """Whether the ZenML server this client is connected to answers (checked before the client connects)."""
+    from zenml.config.global_config import GlobalConfiguration
+    from zenml.enums import StoreType
+
+    config = GlobalConfiguration().store_configuration
+    if config.type != StoreType.REST:
+        return Finding("ok", f"ZenML store: the local {config.type.value} store")
+    url = str(config.url).rstrip("/")
+
+    finished, status, error = _timed(lambda: _http_status(url + "/health", MLFLOW_TIMEOUT_S), MLFLOW_TIMEOUT_S + 0.5)
+    if finished and error is None and status == 200:
+        return Finding("ok", f"the ZenML server {url} answers")
+    why = f"HTTP {status}" if finished and error is None else ("no answer within 2 s" if not finished else str(error))
+    return Finding(
+        "error",
+        f"the ZenML server {url} this client is connected to does not answer ({why}); its runs, models and "
+        "stacks cannot be reached",
+        "start it (the team server: `make team-up`), or `zenml logout` to return to the local store",
+    )
 
 
 def _check_server(remote: bool, orchestrator: str) -> list[Finding]:
@@ -221,6 +246,46 @@ def _tcp_probe(url: str) -> None:
         pass
 
 
+def _mlflow_credentials(tracker: ComponentResponse) -> tuple[dict[str, str], str]:
+    """The HTTP headers the tracker authenticates with (its secret references resolved), and where they come from."""
+    import base64
+
+    from zenml.client import Client
+
+    from stacks.registry import secret_reference
+
+    values: dict[str, str] = {}
+    sources = set()
+    for key in ("tracking_username", "tracking_password", "tracking_token"):
+        value = tracker.configuration.get(key)
+        if (ref := secret_reference(value)) is not None:
+            secret = Client().get_secret(ref[0], allow_partial_name_match=False, allow_partial_id_match=False)
+            value = secret.secret_values.get(ref[1])
+            sources.add(f"the ZenML secret '{ref[0]}'")
+        if value:
+            values[key] = str(value)
+    where = " and ".join(sorted(sources)) or f"the configuration of '{tracker.name}'"
+    if values.get("tracking_token"):
+        return {"Authorization": f"Bearer {values['tracking_token']}"}, where
+    if values.get("tracking_username") and values.get("tracking_password"):
+        pair = f"{values['tracking_username']}:{values['tracking_password']}".encode()
+        return {"Authorization": "Basic " + base64.b64encode(pair).decode()}, where
+    return {}, "no credentials"
+
+
+def _http_status(url: str, timeout: float, headers: dict[str, str] | None = None) -> int:
+    """The HTTP status of a GET (an error status is returned; an unreachable server raises)."""
+    from arxiv_classifier import localhost
+
+    return localhost.request(url, headers=headers, timeout=timeout)[0]
+
+
+def _mlflow_status(uri: str, headers: dict[str, str]) -> int:
+    """HTTP status of an authenticated read of the tracking server (one experiment)."""
+    url = uri.rstrip("/") + "/api/2.0/mlflow/experiments/search?max_results=1"
+    return _http_status(url, MLFLOW_API_TIMEOUT_S, headers)
+
+
 def _check_mlflow(tracker: ComponentResponse, remote: bool) -> list[Finding]:
     uri = tracker.configuration.get("tracking_uri")
     if not uri:
@@ -238,14 +303,87 @@ def _check_mlflow(tracker: ComponentResponse, remote: bool) -> list[Finding]:
     if not str(uri).startswith(("http://", "https://")):
         return [Finding("ok", f"the MLflow tracker '{tracker.name}' logs to {uri}")]
     finished, _, error = _timed(lambda: _tcp_probe(str(uri)), MLFLOW_TIMEOUT_S + 0.5)
-    if finished and error is None:
-        return [Finding("ok", f"the MLflow tracking server {uri} accepts connections")]
-    why = "no answer within 2 s" if not finished else str(error)
+    if not finished or error is not None:
+        why = "no answer within 2 s" if not finished else str(error)
+        return [
+            Finding(
+                "error",
+                f"the MLflow tracking server {uri} of the experiment tracker '{tracker.name}' is not reachable ({why})",
+                "start it (the team stack's: `make team-up`), or check the URL, VPN or firewall; the steps log to "
+                f"it while they run (`zenml experiment-tracker update {tracker.name} --tracking_uri=...`)",
+            )
+        ]
+    try:
+        headers, source = _mlflow_credentials(tracker)
+    except KeyError as exc:  # a missing secret: _check_secrets says which
+        return [Finding("ok", f"the MLflow tracking server {uri} accepts connections (credentials: {exc})")]
+    finished, status, error = _timed(lambda: _mlflow_status(str(uri), headers), MLFLOW_API_TIMEOUT_S + 0.5)
+    if finished and error is None and status == 200:
+        return [Finding("ok", f"the MLflow tracking server {uri} accepts the credentials from {source}")]
+    if finished and status in (401, 403):
+        from stacks.registry import secret_reference
+
+        secret = next(
+            (ref[0] for v in tracker.configuration.values() if (ref := secret_reference(v)) is not None), None
+        )
+        fix = (
+            f"`zenml secret update {secret} --username=... --password=...` (the team stack: `python run.py "
+            "--setup-stack team` stores the generated ones again)"
+            if secret
+            else f"store the credentials in a ZenML secret and reference it from '{tracker.name}'"
+        )
+        return [
+            Finding(
+                "error",
+                f"the MLflow tracking server {uri} refuses the credentials of the experiment tracker "
+                f"'{tracker.name}' (HTTP {status}; they come from {source})",
+                fix,
+            )
+        ]
+    late = f"no answer within {MLFLOW_API_TIMEOUT_S:.0f} s"
+    why = f"HTTP {status}" if finished and error is None else (late if not finished else str(error))
     return [
         Finding(
-            "warning",
-            f"the MLflow tracking server {uri} of '{tracker.name}' is not reachable from here ({why})",
-            "check the URL, VPN or firewall; the steps log to it while they run",
+            "error",
+            f"the MLflow tracking server {uri} accepts connections but does not answer its API ({why})",
+            "check that the URL is the MLflow server's (not a proxy or another service) and its log",
+        )
+    ]
+
+
+def _bucket_exists(bucket: str) -> bool:
+    """Whether the bucket exists, asked through the active artifact store's own file system (gcsfs, its credentials)."""
+    from zenml.client import Client
+
+    store: Any = Client().active_stack.artifact_store
+    return bool(store.filesystem.exists(bucket))  # a bucket-level check: its `exists` is bound to the store's path
+
+
+def _check_artifact_store(component: ComponentResponse) -> list[Finding]:
+    path = str(component.configuration.get("path", ""))
+    if component.flavor_name != "gcp" or not path.startswith("gs://"):
+        return []
+    bucket = path.split("/", 3)[2]
+    finished, exists, error = _timed(lambda: _bucket_exists(bucket), CREDENTIALS_TIMEOUT_S)
+    emulator = os.environ.get("STORAGE_EMULATOR_HOST")
+    where = f" (the emulator at {emulator})" if emulator else ""
+    if finished and error is None and exists:
+        return [Finding("ok", f"the bucket gs://{bucket}{where} of the artifact store '{component.name}' exists")]
+    if finished and error is None:
+        return [
+            Finding(
+                "error",
+                f"the bucket gs://{bucket}{where} of the artifact store '{component.name}' does not exist",
+                f"create it (`gcloud storage buckets create gs://{bucket}`; the team stack's: `make team-up`)",
+            )
+        ]
+    why = f"no answer within {CREDENTIALS_TIMEOUT_S:.0f} s" if not finished else str(error).splitlines()[0]
+    return [
+        Finding(
+            "error",
+            f"the bucket gs://{bucket}{where} of the artifact store '{component.name}' cannot be reached ({why})",
+            "check the credentials and the network (the team stack: `make team-up`, then "
+            '`eval "$(make -s team-env)"` in this shell so that clients find the emulated bucket)',
         )
     ]
 
@@ -356,6 +494,9 @@ def diagnose(data_source: str | None = None) -> list[Finding]:
     """
     from zenml.client import Client
 
+    server = check_zenml_server()
+    if server.severity == "error":
+        return [server]  # nothing else can be read without it
     stack = Client().active_stack_model
     by_type: dict[str, list[ComponentResponse]] = {
         ctype.value: list(comps) for ctype, comps in stack.components.items() if comps
@@ -375,12 +516,45 @@ def diagnose(data_source: str | None = None) -> list[Finding]:
             findings += _check_mlflow(tracker, remote)
     if any(c.flavor_name in GCP_FLAVORS for c in components):
         findings += _check_gcp_credentials(components)
+        if not any(f.severity == "error" and "Google credentials" in f.message for f in findings):
+            for store in by_type.get("artifact_store", []):
+                findings += _check_artifact_store(store)
     for deployer in by_type.get("model_deployer", []):
         if deployer.flavor_name == "seldon":
             findings += _check_kube_context(deployer)
     if data_source:
         findings += _check_data_source(data_source, remote)
     return findings
+
+
+def preflight(check_tracker: bool = True) -> list[Finding]:
+    """The errors a run of the active stack would meet in its first step, found before it starts.
+
+    What `select_stack_for_run` checks for every pipeline, in a few seconds at most: the ZenML server
+    answers, the MLflow tracking server answers and accepts the stack's credentials (when the steps run
+    here), the artifact store's bucket exists. (`diagnose` checks more: packages, credentials, data,
+    Kubernetes.)
+
+    Returns:
+        The error findings; empty when the run can start.
+    """
+    from zenml.client import Client
+
+    server = check_zenml_server()
+    if server.severity == "error":
+        return [server]
+    stack = Client().active_stack_model
+    orchestrators = [c for t, cs in stack.components.items() if t.value == "orchestrator" for c in cs]
+    # The steps log to MLflow from where they run: from here only with a local orchestrator.
+    check_tracker = check_tracker and not any(_is_remote(o) for o in orchestrators)
+    findings: list[Finding] = []
+    for ctype, comps in stack.components.items():
+        for comp in comps:
+            if ctype.value == "experiment_tracker" and comp.flavor_name == "mlflow" and check_tracker:
+                findings += _check_mlflow(comp, remote=False)
+            elif ctype.value == "artifact_store":
+                findings += _check_artifact_store(comp)
+    return [f for f in findings if f.severity == "error"]
 
 
 def print_report(findings: list[Finding], stream: TextIO | None = None) -> int:

@@ -29,7 +29,7 @@ PREFIX = "ARXIV_GCP_"
 #: Environment variable naming the YAML settings file.
 SETTINGS_ENV = "ARXIV_GCP_SETTINGS"
 #: The ZenML secret holding the MLflow credentials (the `secrets:` section of gcp.yaml).
-MLFLOW_SECRET = "arxiv_gcp_mlflow"
+MLFLOW_SECRET = "arxiv_gcp_mlflow"  # nosec B105  # not a password
 
 #: Settings checked for their form: (regular expression the whole value matches, what it should be).
 _FORMATS = {

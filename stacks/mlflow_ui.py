@@ -6,7 +6,7 @@ Importing this module is cheap: ZenML and MLflow are only imported (or run) insi
 from __future__ import annotations
 
 import shutil
-import subprocess
+import subprocess  # nosec B404  # argv lists only, no shell
 import sys
 from pathlib import Path
 
@@ -68,7 +68,7 @@ def launch(port: int = DEFAULT_PORT) -> int:
     cmd = [*base, "ui", "--backend-store-uri", uri, "--host", HOST, "--port", str(port), "--workers", "1"]
     print(f"MLflow UI on http://{HOST}:{port}  (store: {uri}); stop with Ctrl+C")
     try:
-        return subprocess.call(cmd)
+        return subprocess.call(cmd)  # nosec B603  # argv list, no shell
     except FileNotFoundError:
         print("error: the `mlflow` command is not installed in this environment", file=sys.stderr)
         return 1

@@ -4,7 +4,8 @@ A description may hold `${VAR}` (required) and `${VAR:-default}` (optional) plac
 configurations and secret values; they are resolved from the variables the caller passes (the gcp
 stack's settings: `stacks.gcp`), else from the environment. A `secrets:` section describes ZenML
 secrets that the components reference as `{{secret_name.key}}` (credentials never live in a
-component's configuration).
+component's configuration). A component given as `use: KEY` takes its flavor and configuration from
+`stacks/components.yaml` (one definition for the stacks that share it), its parameters bound by `with:`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ STACK_DIR = Path(__file__).resolve().parent
 #: ZenML creates this stack in every store; a run on it is upgraded to our `local` stack.
 ZENML_DEFAULT_STACK = "default"
 LOCAL_STACK = "local"
+
+#: Component definitions shared by several stacks (`use:` in a stack description).
+SHARED_COMPONENTS = STACK_DIR / "components.yaml"
 
 #: `${VAR}` (required) or `${VAR:-default}` (optional; `${VAR:-}` defaults to nothing).
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -73,10 +77,49 @@ def _spec_path(name: str) -> Path:
 
 
 def _read_raw(name: str) -> dict[str, Any]:
+    """The description with its `use:` components expanded from stacks/components.yaml."""
     raw = yaml.safe_load(_spec_path(name).read_text())
     if not isinstance(raw, dict) or not isinstance(raw.get("components"), dict):
         raise StackError(f"stacks/{name}.yaml must be a mapping with a `components` section")
+    shared: dict[str, Any] | None = None
+    flavors = list(raw.get("flavors") or [])
+    for ctype, comp in raw["components"].items():
+        if not isinstance(comp, dict) or "use" not in comp:
+            continue
+        if shared is None:
+            shared = yaml.safe_load(SHARED_COMPONENTS.read_text()) or {}
+        raw["components"][ctype] = _shared_component(name, ctype, comp, shared)
+        source = shared[comp["use"]].get("source")
+        if source and not any(f.get("source") == source for f in flavors):
+            flavors.append({"type": ctype, "source": source})
+    raw["flavors"] = flavors
     return raw
+
+
+def _shared_component(stack: str, ctype: str, comp: dict[str, Any], shared: dict[str, Any]) -> dict[str, Any]:
+    """A `use: KEY` component: the shared definition, its `${PARAM}`s replaced by the stack's `with:` values."""
+    key, bound = comp["use"], dict(comp.get("with") or {})
+    where = f"stacks/{stack}.yaml ({ctype})"
+    if key not in shared:
+        raise StackError(f"{where} uses '{key}', which stacks/components.yaml does not define; it has {sorted(shared)}")
+    if "name" not in comp:
+        raise StackError(f"{where} uses '{key}' but gives the component no `name`")
+    definition = shared[key]
+    params = {p for p, _ in _placeholders(definition.get("configuration") or {})}
+    if missing := sorted(params - set(bound)):
+        raise StackError(f"{where}: the shared component '{key}' needs `with:` values for {', '.join(missing)}")
+    if unknown := sorted(set(bound) - params):
+        raise StackError(f"{where}: the shared component '{key}' has no parameter {', '.join(unknown)}")
+
+    def bind(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: bind(v) for k, v in value.items()}
+        if isinstance(value, str):
+            return _PLACEHOLDER.sub(lambda m: str(bound.get(m.group(1), m.group(0))), value)
+        return value
+
+    configuration = bind(definition.get("configuration") or {})
+    return {"name": comp["name"], "flavor": definition["flavor"], "configuration": configuration}
 
 
 def _templated(raw: dict[str, Any]) -> list[Any]:
@@ -375,6 +418,9 @@ def select_stack_for_run(require_experiment_tracker: bool = True, require_model_
     """
     from zenml.client import Client
 
+    from stacks import doctor
+
+    _refuse(None, [doctor.check_zenml_server()])
     client = Client()
     active = client.active_stack_model
     if active.name == ZENML_DEFAULT_STACK:
@@ -402,5 +448,19 @@ def select_stack_for_run(require_experiment_tracker: bool = True, require_model_
                     f"the active stack '{active.name}' has no model deployer. Switch with `zenml stack set "
                     f"{LOCAL_STACK}` or add one to '{active.name}' (`zenml stack update -d <deployer>`)."
                 )
+    _refuse(str(active.name), doctor.preflight(check_tracker=require_experiment_tracker))
     print(f"Running on stack '{active.name}' (the active stack; change it with `zenml stack set NAME`).")
     return str(active.name)
+
+
+def _refuse(stack: str | None, findings: list[Any]) -> None:
+    """Stop a run before its first step when the stack has errors (`stacks.doctor` findings), saying the fixes."""
+    errors = [f for f in findings if f.severity == "error"]
+    if not errors:
+        return
+    lines = [f"  - {f.message}\n    fix: {f.fix}" for f in errors]
+    where = f"on the stack '{stack}'" if stack else "here"
+    raise StackError(
+        f"the run cannot start {where}; nothing was run:\n" + "\n".join(lines) + "\n(`python run.py --doctor` checks "
+        "the whole stack.)"
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import time
@@ -88,9 +89,18 @@ class LocalSeldonModelDeployer(BaseModelDeployer):
     def deploy_new_server(
         self, model_dir: str, model: ModelIdentity, serving: ServingConfig, run: RunContext, timeout: int
     ) -> LocalSeldonDeploymentService:
-        """The deployer interface: a new local microservice for `model_dir`, ready when this returns."""
+        """The deployer interface: a new local microservice for `model_dir`, ready when this returns.
+
+        A model directory in a bucket (`gs://...`, the artifact store of the team or gcp stack) is copied
+        to this deployer's disk first, as Seldon's storage initializer does on Kubernetes; the service's
+        config records both (`model_uri`, `model_dir`), so a restart by the ZenML CLI finds the copy.
+        """
+        model_uri = ""
+        if "://" in model_dir:
+            model_uri, model_dir = model_dir, self._fetch_model(model_dir)
         config = self.deployment_config(
             model_dir=model_dir,
+            model_uri=model_uri,
             model_name=model.name,
             model_version=model.version,
             model_version_id=model.id,
@@ -102,6 +112,8 @@ class LocalSeldonModelDeployer(BaseModelDeployer):
             threads=serving.threads,
             inference_threads=serving.inference_threads,
             max_batch=serving.max_batch,
+            max_text_chars=serving.max_text_chars,
+            max_request_bytes=serving.max_request_bytes,
             top_k=serving.top_k,
             format=model.format,
             request_log=RequestLogSettings.from_serving(serving),
@@ -128,6 +140,30 @@ class LocalSeldonModelDeployer(BaseModelDeployer):
         service.start(timeout=0)
         self.wait_until_ready(service, timeout)
         return service
+
+    def _model_copy_dir(self, model_uri: str) -> Path:
+        """Where the copy of a model directory in a bucket lives (one per artifact URI: artifacts are immutable)."""
+        return Path(self.local_path) / "models" / hashlib.sha256(model_uri.encode()).hexdigest()[:16]
+
+    def _fetch_model(self, model_uri: str) -> str:
+        """Copy a model directory from the artifact store (a bucket) to this deployer's disk, once; return the copy."""
+        from zenml.io import fileio
+        from zenml.utils import io_utils
+
+        target = self._model_copy_dir(model_uri)
+        if (target / "classifier.json").is_file():
+            logger.info("Serving the copy of %s made earlier: %s", model_uri, target)
+            return str(target)
+        if not fileio.exists(f"{model_uri.rstrip('/')}/classifier.json"):
+            raise FileNotFoundError(f"{model_uri} is not a classifier directory (no classifier.json)")
+        partial = target.with_name(target.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        started = time.monotonic()
+        io_utils.copy_dir(model_uri, str(partial), overwrite=True)
+        partial.rename(target)  # whole or not at all: a copy cut short is never served
+        size = sum(f.stat().st_size for f in target.rglob("*") if f.is_file())
+        logger.info("Fetched %s (%.1f MB) to %s in %.1f s", model_uri, size / 1e6, target, time.monotonic() - started)
+        return str(target)
 
     def wait_until_ready(self, service: LocalSeldonDeploymentService, timeout: int) -> None:
         """Wait for /health/status; fail fast (with the server's log) if the daemon dies while loading.
@@ -167,6 +203,7 @@ class LocalSeldonModelDeployer(BaseModelDeployer):
             "MODEL_NAME": svc.config.model_name,
             "MODEL_VERSION": svc.config.model_version,
             "MODEL_DIR": svc.config.model_dir,
+            "MODEL_URI": svc.config.model_uri or None,
             "SERVICE_PATH": svc.status.runtime_path,
             "DAEMON_PID": str(svc.status.pid) if svc.status.pid else None,
             "LOG_FILE": svc.status.log_file,
@@ -189,3 +226,10 @@ class LocalSeldonModelDeployer(BaseModelDeployer):
         runtime = getattr(svc.status, "runtime_path", None)
         if runtime and os.path.isdir(runtime):
             shutil.rmtree(runtime, ignore_errors=True)
+        model_uri = getattr(svc.config, "model_uri", "")
+        if model_uri and not any(
+            getattr(other.config, "model_uri", "") == model_uri
+            for other in self.find_model_server()
+            if other.uuid != svc.uuid
+        ):
+            shutil.rmtree(self._model_copy_dir(model_uri), ignore_errors=True)  # no other deployment serves it

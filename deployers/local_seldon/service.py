@@ -46,7 +46,8 @@ class LocalSeldonDeploymentConfig(LocalDaemonServiceConfig):
     """What one deployment serves and how.
 
     Attributes:
-        model_dir: the self-describing model directory (model + tokenizer + classifier.json).
+        model_dir: the self-describing model directory (model + tokenizer + classifier.json), on this machine.
+        model_uri: the artifact store's model directory when it is remote (then copied to model_dir).
         model_name / model_version: the Model Control Plane version served (answered with each prediction).
         serving_python: the serving virtualenv's python.
         host: bind address (loopback).
@@ -55,6 +56,9 @@ class LocalSeldonDeploymentConfig(LocalDaemonServiceConfig):
     """
 
     model_dir: str
+    #: Where the model came from when the artifact store is a bucket (`gs://...`); model_dir is then the
+    #: deployer's local copy of it, fetched at deployment as Seldon's storage initializer does on Kubernetes.
+    model_uri: str = ""
     model_name: str = ""
     model_version: str = ""
     model_version_id: str = ""
@@ -67,6 +71,9 @@ class LocalSeldonDeploymentConfig(LocalDaemonServiceConfig):
     format: str = ""
     max_batch: int = 64
     top_k: int = 3
+    #: Request limits; None: the serving class's defaults (deployments made before they existed).
+    max_text_chars: int | None = None
+    max_request_bytes: int | None = None
     request_log: RequestLogSettings | None = None
     #: The pipeline run that made this deployment (each run deploys anew; nothing is silently reused).
     deployed_by_run: str = ""
@@ -120,6 +127,8 @@ class LocalSeldonDeploymentConfig(LocalDaemonServiceConfig):
             top_k=self.top_k,
             inference_threads=self.inference_threads,
             request_log=self.request_log,
+            max_text_chars=self.max_text_chars,
+            max_request_bytes=self.max_request_bytes,
         )
 
 
@@ -205,7 +214,7 @@ class LocalSeldonDeploymentService(LocalDaemonService, BaseDeploymentService):
     def _get_daemon_cmd(self) -> tuple[list[str], dict[str, str]]:
         # The parent writes the service's config file and picks the runtime paths; we swap the command.
         super()._get_daemon_cmd()
-        assert self.status.pid_file and self.status.runtime_path
+        assert self.status.pid_file and self.status.runtime_path  # nosec B101  # invariant, for mypy
         log_file = self.status.log_file or os.path.join(self.status.runtime_path, "service.log")
         Path(log_file).touch()
         port = self.endpoint.status.port

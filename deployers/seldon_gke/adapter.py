@@ -124,6 +124,8 @@ def server_config(
         replicas=serving.replicas,
         resources=serving.resources,
         max_batch=serving.max_batch,
+        max_text_chars=serving.max_text_chars,
+        max_request_bytes=serving.max_request_bytes,
         top_k=serving.top_k,
         inference_threads=serving.inference_threads,
         workers=serving.workers,

@@ -190,6 +190,8 @@ def seldon_deployment_spec(
     storage_initializer_image: str = STORAGE_INITIALIZER_IMAGE,
     image_pull_policy: str = "IfNotPresent",
     request_log: RequestLogSettings | None = None,
+    max_text_chars: int | None = None,
+    max_request_bytes: int | None = None,
 ) -> dict[str, Any]:
     """The `spec` of a SeldonDeployment serving `model_uri` from the serving image.
 
@@ -251,6 +253,8 @@ def seldon_deployment_spec(
         top_k=top_k,
         inference_threads=inference_threads,
         request_log=request_log,
+        max_text_chars=max_text_chars,
+        max_request_bytes=max_request_bytes,
     )
     graph: dict[str, Any] = {"name": GRAPH_NODE, "type": "MODEL", "parameters": params}
     if service_account:

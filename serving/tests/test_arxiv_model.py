@@ -94,11 +94,24 @@ def test_one_empty_field_is_fine(loaded_model: ArxivClassifier) -> None:
 
 
 def test_long_text_is_truncated_to_max_length(loaded_model: ArxivClassifier) -> None:
-    long = {"title": "Vision", "summary": "attention image " * 10_000}  # 20,000 words
+    long = {"title": "Vision", "summary": "attention image " * 1_240}  # 2,480 words, just under max_text_chars
     short = {"title": "Vision", "summary": "attention image " * 200}  # already over 128 tokens
     [a] = _predictions(loaded_model.predict_raw({"jsonData": long}))
     [b] = _predictions(loaded_model.predict_raw({"jsonData": short}))
     assert a == b  # identical: both inputs are cut to the same first 128 tokens
+
+
+def test_text_over_max_text_chars_is_refused_with_the_limit(model_dir: Path) -> None:
+    model = ArxivClassifier(model_dir=str(model_dir), max_text_chars=100, request_log=False)
+    model.load()
+    assert _predictions(model.predict_raw({"jsonData": {"title": "t" * 40, "summary": "s" * 60}}))
+    error = _bad(model, {"jsonData": [PAPER, {"title": "t" * 40, "summary": "s" * 61}]})
+    assert error.status_code == 400
+    assert "jsonData[1]: title and summary have 101 characters, over this endpoint's max_text_chars of 100" in (
+        error.message
+    )
+    with pytest.raises(ValueError, match="max_text_chars and max_request_bytes must be >= 1"):
+        ArxivClassifier(model_dir=str(model_dir), max_text_chars=0)
 
 
 BAD_REQUESTS = [

