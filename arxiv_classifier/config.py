@@ -233,6 +233,11 @@ class TrainConfig(_Strict):
         description="Batch papers of similar token length (transformers' LengthGroupedSampler: shuffled, sorted "
         "within mega-batches of 50 batches), so batches pad to less.",
     )
+    checkpoint: bool = Field(
+        True,
+        description="Keep the fine-tuning state after each epoch in the artifact store (checkpoints/<inputs>); a "
+        "re-run with the same inputs after the run was killed resumes from it. Removed when training finishes.",
+    )
     num_threads: int | None = Field(None, ge=1, description="Torch CPU threads; null lets torch decide.")
     eval_every_epoch: bool = Field(True, description="Score validation after each epoch (best checkpoint).")
 

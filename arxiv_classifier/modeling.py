@@ -13,7 +13,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -169,11 +169,13 @@ class TrainSettings:
     num_threads: int | None = None
     eval_every_epoch: bool = True
     show_progress: bool = True
+    #: Where the loop keeps its state after each epoch (a local path or gs://) and resumes from; None: off.
+    checkpoint_dir: str | None = None
 
 
 def settings_from_config(config: TrainConfig, show_progress: bool = True) -> TrainSettings:
     """The loop's settings from the run config's `train` section (used by steps and benchmarks)."""
-    names = {f.name for f in fields(TrainSettings)} - {"show_progress"}
+    names = {f.name for f in fields(TrainSettings)} - {"show_progress", "checkpoint_dir"}
     values = {k: v for k, v in config.model_dump().items() if k in names}
     return TrainSettings(**values, show_progress=show_progress)
 
@@ -230,23 +232,31 @@ def resolve_precision(precision: str, device: torch.device) -> tuple[bool, str]:
 
 def _train_loader(
     feats: list[dict[str, Any]], settings: TrainSettings, collator: DataCollatorWithPadding
-) -> DataLoader[Any]:
-    """Seeded shuffled batches; with `length_grouping`, transformers' `LengthGroupedSampler`: shuffled, then
-    sorted by length within mega-batches of 50 batches, so each batch pads to less."""
+) -> tuple[DataLoader[Any], torch.Generator]:
+    """Seeded shuffled batches, and the generator that shuffles them (a checkpoint keeps its state); with
+    `length_grouping`, transformers' `LengthGroupedSampler`: shuffled, then sorted by length within
+    mega-batches of 50 batches, so each batch pads to less."""
     generator = torch.Generator().manual_seed(settings.seed)
     if settings.length_grouping:
         from transformers.trainer_pt_utils import LengthGroupedSampler
 
         lengths = [len(f["input_ids"]) for f in feats]
         sampler = LengthGroupedSampler(settings.batch_size, lengths=lengths, generator=generator)
-        return DataLoader(feats, batch_size=settings.batch_size, sampler=sampler, collate_fn=collator)  # type: ignore[arg-type]
-    return DataLoader(
+        grouped: DataLoader[Any] = DataLoader(
+            feats,  # type: ignore[arg-type]
+            batch_size=settings.batch_size,
+            sampler=sampler,
+            collate_fn=collator,
+        )
+        return grouped, generator
+    loader: DataLoader[Any] = DataLoader(
         feats,  # type: ignore[arg-type]
         batch_size=settings.batch_size,
         shuffle=True,
         collate_fn=collator,
         generator=generator,
     )
+    return loader, generator
 
 
 def _encode(
@@ -453,7 +463,19 @@ def train_classifier(
     weight = class_weights(train_labels, model.config.num_labels, settings.class_weighting)
     result = TrainResult()
     best_state: dict[str, torch.Tensor] | None = None
-    if settings.head_warmup_epochs:
+    key, resumed = "", None
+    if settings.checkpoint_dir:
+        from arxiv_classifier import checkpoint
+
+        shape = ",".join(f"{k}:{tuple(v.shape)}" for k, v in model.state_dict().items())
+        key = checkpoint.inputs_key(asdict(settings), train_texts, train_labels, val_texts, val_labels, shape)
+        resumed = checkpoint.load(settings.checkpoint_dir, key)
+    if resumed is not None:  # the head warm-up, if any, is in the checkpoint's model and best state
+        model.load_state_dict(resumed["model"])
+        best_state = resumed["best_state"]
+        result = TrainResult(**resumed["result"])
+        logger.info("resuming after epoch %d from the checkpoint in %s", resumed["epoch"], settings.checkpoint_dir)
+    elif settings.head_warmup_epochs:
         result.head_warmup = warm_up_head(clf, train_texts, train_labels, val_texts, val_labels, settings, weight)
         logger.info("head warm-up: %s", {k: round(v, 4) for k, v in result.head_warmup.items()})
         if "val_macro_f1" in result.head_warmup:
@@ -469,18 +491,26 @@ def train_classifier(
 
     collator = DataCollatorWithPadding(clf.tokenizer, return_tensors="pt")
     train_feats = _encode(clf.tokenizer, train_texts, train_labels, clf.max_length)
-    loader = _train_loader(train_feats, settings, collator)
+    loader, shuffling = _train_loader(train_feats, settings, collator)
     optimizer = torch.optim.AdamW(_param_groups(model, settings.weight_decay), lr=settings.learning_rate)
     total_steps = len(loader) * settings.epochs
     scheduler = get_linear_schedule_with_warmup(optimizer, math.ceil(settings.warmup_ratio * total_steps), total_steps)
+    first_epoch, seen, train_time = 1, 0, 0.0
+    if resumed is not None:
+        optimizer.load_state_dict(resumed["optimizer"])
+        scheduler.load_state_dict(resumed["scheduler"])
+        shuffling.set_state(resumed["shuffling"])
+        torch.set_rng_state(resumed["torch_rng"])
+        if device.type == "cuda" and resumed.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state_all(resumed["cuda_rng"])
+        first_epoch, seen, train_time = resumed["epoch"] + 1, resumed["seen"], resumed["train_time"]
     use_bf16, result.precision_reason = resolve_precision(settings.precision, device)
     result.precision = "bf16" if use_bf16 else "fp32"
     logger.info("precision: %s", result.precision_reason)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
 
-    seen, train_time = 0, 0.0
-    for epoch in range(1, settings.epochs + 1):
+    for epoch in range(first_epoch, settings.epochs + 1):
         model.train()
         if settings.freeze_backbone:
             model.base_model.eval()  # no dropout in a frozen encoder
@@ -520,8 +550,32 @@ def train_classifier(
                 best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
         result.history.append({"epoch": float(epoch), **metrics})
         logger.info("epoch %d: %s", epoch, {k: round(v, 4) for k, v in metrics.items()})
+        if settings.checkpoint_dir and epoch < settings.epochs:  # the last epoch's state is the result itself
+            from arxiv_classifier import checkpoint
+
+            saved = time.perf_counter()
+            state = {
+                "key": key,
+                "epoch": epoch,
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "shuffling": shuffling.get_state(),
+                "torch_rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state_all() if device.type == "cuda" else None,
+                "best_state": best_state,
+                "result": asdict(result),
+                "seen": seen,
+                "train_time": train_time,
+            }
+            where = checkpoint.save(settings.checkpoint_dir, state)
+            logger.info("checkpoint of epoch %d: %s (%.1f s)", epoch, where, time.perf_counter() - saved)
         if on_epoch_end:
             on_epoch_end(epoch, metrics)
+    if settings.checkpoint_dir:
+        from arxiv_classifier import checkpoint
+
+        checkpoint.remove(settings.checkpoint_dir)  # finished: nothing left to resume
     if best_state is not None and result.best_epoch != settings.epochs:
         model.load_state_dict(best_state)
     for param in model.parameters():

@@ -90,7 +90,7 @@ def run_ours(variant: str, args: argparse.Namespace) -> dict[str, Any]:
     )
     feats = _encode(clf.tokenizer, texts, labels, clf.max_length)
     lengths = [len(f["input_ids"]) for f in feats]
-    order = list(_train_loader(feats, settings, lambda rows: rows).batch_sampler)  # type: ignore[arg-type,union-attr]
+    order = list(_train_loader(feats, settings, lambda rows: rows)[0].batch_sampler)  # type: ignore[arg-type,union-attr]
     # Validation on 1 example: the loop always scores the last epoch; keep that cost negligible.
     result = train_classifier(clf, texts, labels, texts[:1], labels[:1], settings)
     return {

@@ -89,10 +89,22 @@ def running_endpoint(model_name: str) -> str:
         NoRunningDeployment: nothing of this model runs; the message says how to deploy or start one.
     """
     deployer = active_model_deployer()
-    for service in current_deployments(deployer, model_name):
+    services = current_deployments(deployer, model_name)
+    for service in services:
         url = base_url(service) if service.is_running else None
         if url:
             return url
+    if services:  # newest first: the one to bring back
+        from zenml.enums import ServiceState
+
+        newest = services[0]
+        version = getattr(newest.config, "model_version", "?")
+        how = "was stopped" if newest.admin_state != ServiceState.ACTIVE else "is not running (its process is gone)"
+        raise NoRunningDeployment(
+            f"no running deployment of '{model_name}': the newest one, {newest.uuid} (version {version}), {how}. "
+            f"Start it again with `zenml model-deployer models start {newest.uuid}`, or deploy anew with "
+            "`python run.py --pipeline deploy`"
+        )
     raise NoRunningDeployment(
         f"no running deployment of '{model_name}'. Deploy with `python run.py --pipeline deploy`, or start "
         "a stopped one: `zenml model-deployer models list` then `zenml model-deployer models start <UUID>`"

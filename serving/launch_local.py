@@ -13,7 +13,8 @@ metrics servers to 0.0.0.0 with no option to change it; this launcher patches gu
 
 With `--daemon` it double-forks, detaches (setsid), sends stdout/stderr to `--log-file`, writes the
 daemon's pid to `--pid-file` and returns as soon as that file is written. That pid is the REST server's
-gunicorn master: SIGTERM to it stops its workers, the metrics server and Seldon's helper process.
+gunicorn master: SIGTERM to it stops its workers, the metrics server and Seldon's helper process; if it
+is killed outright, they get SIGTERM from the kernel (`die_with_parent`), so nothing of it survives.
 """
 
 from __future__ import annotations
@@ -88,11 +89,14 @@ def daemonize(log_file: str) -> int:
     sys.stdout.flush()
     sys.stderr.flush()
     read_fd, write_fd = os.pipe()
-    if os.fork() > 0:  # the caller: wait until the daemon says its pid file is written
+    if (session_leader := os.fork()) > 0:  # the caller: wait until the daemon says its pid file is written
         os.close(write_fd)
         chunks = []
         while chunk := os.read(read_fd, 64):
             chunks.append(chunk)
+        # Reap the intermediate process (it exits right after forking the daemon): where PID 1 does not reap
+        # orphans, as in some containers, it would otherwise stay a zombie in the server's session.
+        os.waitpid(session_leader, 0)
         pid = b"".join(chunks).decode().strip()
         if not pid:
             sys.stderr.write(f"launch_local.py: the daemon failed to start; see {log_file}\n")
@@ -112,6 +116,38 @@ def daemonize(log_file: str) -> int:
     os.close(null_fd)
     os.close(log_fd)
     return write_fd
+
+
+def die_with_parent() -> None:
+    """Make every process forked from here on receive SIGTERM when the process that forked it dies (Linux).
+
+    seldon-core starts its metrics server (its own gunicorn master and worker) and a helper with
+    multiprocessing, and gunicorn forks the REST workers. A SIGTERM to the master stops them all, but a
+    SIGKILL (or a crash) of the master would leave them running, keeping the metrics port; the next
+    start of the same deployment then moved to another port and the orphans stayed. With the parent-death
+    signal set in every child, no process of a dead server survives it.
+    """
+    import ctypes
+    import signal
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        prctl = libc.prctl
+    except (OSError, AttributeError):  # not Linux: a SIGKILLed master can still leave orphans there
+        return
+    pr_set_pdeathsig = 1
+
+    forking: list[int] = [0]
+
+    def remember_parent() -> None:
+        forking[0] = os.getpid()
+
+    def in_child() -> None:
+        prctl(pr_set_pdeathsig, signal.SIGTERM)
+        if os.getppid() != forking[0]:  # the parent died before the signal was armed
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    os.register_at_fork(before=remember_parent, after_in_child=in_child)
 
 
 def write_pid_file(path: str) -> None:
@@ -145,6 +181,7 @@ def main(argv: list[str] | None = None) -> None:
         os.close(ready_fd)
 
     sys.path.insert(0, str(SERVING_DIR))
+    die_with_parent()
     bind_gunicorn_to(args.host)
     from seldon_core import microservice
 

@@ -11,6 +11,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +69,18 @@ def _session_pids(sid: int) -> list[int]:
     return [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and _session_id(int(p.name)) == sid]
 
 
-def test_local_microservice_end_to_end(model_dir: Path, tmp_path: Path) -> None:
+@dataclass
+class Daemon:
+    pid: int
+    sid: int | None
+    base: str
+    metrics_port: int
+    log_file: Path
+    launched: subprocess.CompletedProcess[str]
+
+
+def _launch(model_dir: Path, tmp_path: Path) -> Daemon:
+    """launch_local.py --daemon serving `model_dir` on free loopback ports; returns once it is healthy."""
     http_port, metrics_port = _free_port(), _free_port()
     pid_file, log_file = tmp_path / "server.pid", tmp_path / "server.log"
     parameters = [
@@ -110,22 +122,49 @@ def test_local_microservice_end_to_end(model_dir: Path, tmp_path: Path) -> None:
     launched = subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert launched.returncode == 0, launched.stderr
     pid = int(pid_file.read_text())
-    sid = _session_id(pid)
-    base = f"http://127.0.0.1:{http_port}"
+    daemon = Daemon(pid, _session_id(pid), f"http://127.0.0.1:{http_port}", metrics_port, log_file, launched)
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            if _http(f"{daemon.base}/health/status")[0] == 200:
+                return daemon
+        except OSError:
+            pass
+        assert time.monotonic() < deadline, f"not healthy in 120 s; log:\n{log_file.read_text()[-3000:]}"
+        assert os.path.exists(f"/proc/{pid}"), f"server exited; log:\n{log_file.read_text()[-3000:]}"
+        time.sleep(0.2)
+
+
+def _wait_gone(sid: int | None, seconds: float) -> list[int]:
+    deadline = time.monotonic() + seconds
+    while sid is not None and _session_pids(sid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return _session_pids(sid) if sid is not None else []
+
+
+def test_a_killed_server_leaves_no_process_and_frees_its_ports(model_dir: Path, tmp_path: Path) -> None:
+    """SIGKILL of the master (a crash, the OOM killer): its workers, metrics server and helper die with it."""
+    daemon = _launch(model_dir, tmp_path)
+    assert daemon.sid is not None and len(_session_pids(daemon.sid)) >= 3  # master, REST worker, metrics server
+    os.kill(daemon.pid, signal.SIGKILL)
+    leftover = _wait_gone(daemon.sid, 15)
+    for stray in leftover:
+        os.kill(stray, signal.SIGKILL)
+    assert not leftover, f"processes of the killed server still running: {leftover}"
+    assert not _listening(daemon.metrics_port), "the metrics port is still held"
+    assert not _listening(int(daemon.base.rsplit(":", 1)[1]))
+
+
+def test_local_microservice_end_to_end(model_dir: Path, tmp_path: Path) -> None:
+    daemon = _launch(model_dir, tmp_path)
+    pid, sid, base, launched = daemon.pid, daemon.sid, daemon.base, daemon.launched
+    metrics_port, http_port = daemon.metrics_port, int(base.rsplit(":", 1)[1])
+    pid_file = tmp_path / "server.pid"
     try:
         assert launched.stdout.strip() == str(pid)
         assert sid is not None and sid != os.getsid(0)  # detached into a session of its own
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                status, health = _http(f"{base}/health/status")
-                if status == 200:
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, f"not healthy in 120 s; log:\n{log_file.read_text()[-3000:]}"
-            assert os.path.exists(f"/proc/{pid}"), f"server exited; log:\n{log_file.read_text()[-3000:]}"
-            time.sleep(0.2)
+        status, health = _http(f"{base}/health/status")
+        assert status == 200
         log_health = health.pop("request_log")
         assert health == {
             "status": "ready",

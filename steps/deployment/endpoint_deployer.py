@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from zenml import get_step_context, log_metadata, step
+from zenml.enums import ServiceState
 from zenml.logger import get_logger
 
 import deployers
@@ -30,7 +31,18 @@ def endpoint_deployer(gate: dict[str, Any], serving: ServingConfig) -> Annotated
     context = get_step_context()
     model = context.model
     deployer = active_model_deployer()
-    previous = [s for s in current_deployments(deployer, model.name) if s.is_running]
+    deployments = current_deployments(deployer, model.name)
+    previous = [s for s in deployments if s.is_running]
+    for dead in (s for s in deployments if not s.is_running and s.admin_state == ServiceState.ACTIVE):
+        logger.warning(
+            "The deployment %s of %s version %s should be serving but its server is not running (its process "
+            "is gone); deploying version %s anyway. `zenml model-deployer models delete %s` removes the record.",
+            dead.uuid,
+            model.name,
+            getattr(dead.config, "model_version", "?"),
+            model.number,
+            dead.uuid,
+        )
     serving = deployers.with_request_log_uri(serving, model.name)  # recorded below, so the monitor finds it
     artifact, choice = served_artifact(model, serving)
     logger.info(

@@ -12,6 +12,22 @@ from arxiv_classifier.constants import CLASSIFIER, TRAINING_HISTORY
 from arxiv_classifier.data import labels_of
 
 
+def checkpoint_dir(dataset: pd.DataFrame, config: TrainConfig) -> str:
+    """Where this training's checkpoints go: the active artifact store (a bucket on a remote stack), one
+    directory per inputs (the dataset's content and the train config), so only a re-run of the same training
+    resumes from it."""
+    import hashlib
+
+    from zenml.client import Client
+
+    from arxiv_classifier.constants import COL_LABEL, COL_SPLIT, COL_TEXT
+
+    columns = dataset[[COL_TEXT, COL_LABEL, COL_SPLIT]]  # what the loop trains on
+    digest = hashlib.sha256(pd.util.hash_pandas_object(columns, index=True).to_numpy().tobytes())
+    digest.update(config.model_dump_json(exclude={"checkpoint"}).encode())
+    return f"{Client().active_stack.artifact_store.path.rstrip('/')}/checkpoints/{digest.hexdigest()[:24]}"
+
+
 @step(experiment_tracker=True)
 def model_trainer(
     dataset: pd.DataFrame, config: TrainConfig
@@ -32,7 +48,10 @@ def model_trainer(
     def log_epoch(epoch: int, metrics: dict[str, float]) -> None:
         mlflow.log_metrics(metrics, step=epoch)
 
-    result = train_on_prepared(classifier, dataset, settings_from_config(config), on_epoch_end=log_epoch)
+    settings = settings_from_config(config)
+    if config.checkpoint:
+        settings.checkpoint_dir = checkpoint_dir(dataset, config)
+    result = train_on_prepared(classifier, dataset, settings, on_epoch_end=log_epoch)
     if result.head_warmup:  # head-first training is epoch 0 of the curves and of the best-epoch choice
         mlflow.log_metrics(result.head_warmup, step=0)
     summary = {

@@ -7,6 +7,7 @@ test runs alone with `-k`. Every server these tests start is deleted at the end 
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -161,7 +162,7 @@ def test_same_period_papers_pass_and_the_endpoint_serves(training_run, first_dep
     out = capsys.readouterr().out
     assert any(label in out for label in labels) and f"version {version.number}" in out
     papers_file = tmp_path / "papers.json"
-    papers_file.write_text(__import__("json").dumps([PAPER, {"title": "Prime gaps", "summary": "We bound gaps."}]))
+    papers_file.write_text(json.dumps([PAPER, {"title": "Prime gaps", "summary": "We bound gaps."}]))
     assert run.main(["--infer", "--json_file", str(papers_file)]) == 0
     assert len([line for line in capsys.readouterr().out.splitlines() if line.strip()]) == 3
 
@@ -190,6 +191,79 @@ def test_zenml_cli_lists_stops_and_starts_the_deployment(serving) -> None:  # ty
     # An unknown uuid is echoed too (in a warning): look for what only a found deployment shows.
     described = zenml("describe", str(service.uuid))
     assert "No model with uuid" not in described and DEPLOYER_STEP in described, described
+
+
+def _server_processes(service: Any) -> list[int]:
+    """Every process of a local deployment: its daemon's session (launch_local.py detaches with setsid)."""
+    import psutil
+
+    sid = os.getsid(service.status.pid)
+    alive = []
+    for proc in psutil.process_iter(["pid", "status", "cmdline"]):
+        if _sid(proc.info["pid"]) == sid and proc.info["status"] != psutil.STATUS_ZOMBIE:
+            alive.append(f"{proc.info['pid']} {' '.join(proc.info['cmdline'] or [])[:120]}")
+    return sorted(alive)
+
+
+def _sid(pid: int) -> int | None:
+    try:
+        return os.getsid(pid)
+    except OSError:
+        return None
+
+
+def test_a_killed_server_is_noticed_leaves_nothing_and_comes_back(serving, training_run, capsys) -> None:  # type: ignore[no-untyped-def]
+    """SIGKILL of the serving master: `--endpoint`/`--infer`/the CLI say it is down, no process survives it,
+    and the ZenML CLI's start brings back the same model version with exactly one set of processes."""
+    import signal
+
+    service, version = serving, str(serving.config.model_version)
+    before = _server_processes(service)
+    sid = os.getsid(service.status.pid)
+    os.kill(service.status.pid, signal.SIGKILL)
+    pids = [int(p.split()[0]) for p in before]
+    deadline = time.monotonic() + 20
+    while [p for p in pids if _sid(p) == sid] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert [p for p in pids if _sid(p) == sid] == [], "processes of the killed server survived it"
+
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:
+        run.main(["--endpoint"])
+    assert f"models start {service.uuid}" in str(exc.value) and "is not running" in str(exc.value)
+    with pytest.raises(SystemExit) as exc:
+        run.main(["--infer", "--title", PAPER["title"], "--summary", PAPER["summary"]])
+    assert f"zenml model-deployer models start {service.uuid}" in str(exc.value)
+
+    zenml_cli = [str(Path(sys.executable).parent / "zenml"), "model-deployer", "models"]
+    listed = subprocess.run([*zenml_cli, "list"], capture_output=True, text=True, env={**os.environ, "COLUMNS": "250"})
+    row = next(line for line in (listed.stdout + listed.stderr).splitlines() if str(service.uuid)[:8] in line)
+    assert "✅" not in row and "RUNNING" not in row.upper().replace("NOT RUNNING", ""), row
+
+    started = subprocess.run([*zenml_cli, "start", str(service.uuid)], capture_output=True, text=True, cwd="/")
+    assert started.returncode == 0, started.stdout + started.stderr
+    [back] = running_services(training_run.model_name)
+    assert back.uuid == service.uuid and str(back.config.model_version) == version
+    assert predict(back.base_url, [PAPER])["jsonData"]["model_version"] == version
+    after = _server_processes(back)
+    assert len(after) == len(before), (before, after)  # one set: master, REST worker(s), metrics server, helper
+
+
+def test_mixed_load_from_a_second_process_gets_no_5xx_and_no_connection_error(serving, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The CI version of `benchmarks/load_test.py` (README "Reliability" has the 5-minute figures)."""
+    output = tmp_path / "load.json"
+    done = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "benchmarks" / "load_test.py"), "--url", serving.base_url, "--users", "4",
+         "--duration", "15", "--warmup", "0", "--papers", "200", "--max-rss-growth", "1.0", "--output", str(output)],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert output.is_file(), done.stdout + done.stderr
+    result = json.loads(output.read_text())
+    assert result["failures"] == 0 and result["failures_by_kind"] == {}, (result, done.stdout)
+    names = {row["name"]: row for row in result["by_request"]}
+    assert names["predict single"]["requests"] > 0 and names["predict batch"]["requests"] > 0, names
+    assert any(name.startswith("bad request") for name in names), names  # refused as expected, counted as success
+    assert result["server_rss_mb"]["start"] > 0 and done.returncode == 0, done.stdout + done.stderr
 
 
 def test_redeploy_never_leaves_users_without_a_server(training_run, tmp_path, serving) -> None:  # type: ignore[no-untyped-def]

@@ -108,6 +108,9 @@ def test_the_same_commands_run_on_the_team_stack_and_nothing_is_local(team: Team
         "--set", f"output_dir={team.client_dir.parent / 'predictions'}",
     )  # fmt: skip
     assert batch.returncode == 0, batch.stderr[-5000:]
+    (team.client_dir.parent / "pipelines-output.txt").write_text(
+        "\n".join(proc.stdout + proc.stderr for proc in (train, deploy, batch))
+    )
     print(
         f"train {trained - started:.0f} s, deploy {deployed - trained:.0f} s, "
         f"batch inference {time.monotonic() - deployed:.0f} s on the team stack"
@@ -121,6 +124,17 @@ def test_the_same_commands_run_on_the_team_stack_and_nothing_is_local(team: Team
         assert run["status"] == "completed" and run["stack"] == "team", run
         assert run["uris"], f"{name} stored no artifact"
         assert all(uri.startswith(bucket) for uri in run["uris"]), [u for u in run["uris"] if not u.startswith(bucket)]
+
+    # The team dashboard's server renders the visualizations, reading them from the bucket itself.
+    train_run = seen["runs"]["training_pipeline"]["id"]
+    versions = team.zenml_get("/artifact_versions", pipeline_run=train_run, hydrate="true", size=100)["items"]
+    shown = [v for v in versions if (v.get("resources") or {}).get("visualizations") or
+             (v.get("metadata") or {}).get("visualizations")]  # fmt: skip
+    assert shown, "no artifact of the training run has a visualization"
+    for version in shown[:3]:
+        assert version["body"]["uri"].startswith(bucket)
+        view = team.zenml_get(f"/artifact_versions/{version['id']}/visualize", index=0)
+        assert view["value"], view
 
     # Nothing in a local artifact store or a local MLflow store: not the client's, not the server's.
     for root in (team.client_dir, team.settings.home / "zenml-server"):
@@ -178,6 +192,63 @@ def test_the_same_commands_run_on_the_team_stack_and_nothing_is_local(team: Team
     )
     assert info["uri"].startswith(bucket) and Path(info["dir"]).is_dir(), info
     assert (Path(info["dir"]) / "classifier.json").is_file()
+
+
+def _bucket_blobs(team: Team) -> dict[str, bytes]:
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    os.environ["STORAGE_EMULATOR_HOST"] = team.settings.gcs_url
+    try:
+        gcs = storage.Client(project=team.settings.project, credentials=AnonymousCredentials())  # type: ignore[no-untyped-call]
+        return {b.name: b.download_as_bytes() for b in gcs.list_blobs(team.settings.bucket)}
+    finally:
+        os.environ.pop("STORAGE_EMULATOR_HOST")
+
+
+def _secret_leaks(team: Team, secret: str) -> list[str]:
+    """Where `secret` appears: the bucket (artifacts, step logs, MLflow's artifacts), MLflow's params and tags,
+    the pipelines' output and the servers' logs."""
+    found = [
+        f"gs://{team.settings.bucket}/{name}" for name, data in _bucket_blobs(team).items() if secret.encode() in data
+    ]
+    status, body = team.mlflow(
+        "/api/2.0/mlflow/runs/search", {"experiment_ids": _experiment_ids(team), "max_results": 500}
+    )
+    assert status == 200, body
+    for run in body.get("runs", []):
+        for kind in ("params", "tags"):
+            found += [f"MLflow run {run['info']['run_id']} {kind} {p['key']}" for p in run["data"].get(kind, [])
+                      if secret in str(p.get("value"))]  # fmt: skip
+    for path in [team.client_dir.parent / "pipelines-output.txt", *(team.settings.home / "logs").glob("*.log")]:
+        if path.is_file() and secret in path.read_text(errors="replace"):
+            found.append(str(path))
+    return found
+
+
+def _experiment_ids(team: Team) -> list[str]:
+    status, body = team.mlflow("/api/2.0/mlflow/experiments/search", {"max_results": 100})
+    assert status == 200, body
+    return [e["experiment_id"] for e in body.get("experiments", [])]
+
+
+def test_no_secret_value_is_in_logs_artifacts_or_mlflow_and_a_planted_one_is_found(team: Team) -> None:
+    """The MLflow password (a ZenML secret the runs resolve) and the ZenML admin password appear nowhere."""
+    creds = team.credentials
+    for name in ("mlflow_password", "zenml_admin_password", "mlflow_admin_password", "zenml_db_password"):
+        assert _secret_leaks(team, creds[name]) == [], name
+    # The scanner finds a value that is logged on purpose: an MLflow param and a blob in the bucket.
+    planted = "planted-" + creds["mlflow_password"][:8]
+    status, body = team.mlflow("/api/2.0/mlflow/experiments/create", {"name": "secret-scan-check"})
+    assert status == 200, body
+    status, run = team.mlflow("/api/2.0/mlflow/runs/create", {"experiment_id": body["experiment_id"]})
+    assert status == 200, run
+    run_id = run["run"]["info"]["run_id"]
+    assert (
+        team.mlflow("/api/2.0/mlflow/runs/log-parameter", {"run_id": run_id, "key": "oops", "value": planted})[0] == 200
+    )
+    leaks = _secret_leaks(team, planted)
+    assert leaks == [f"MLflow run {run_id} params oops"], leaks
 
 
 def test_doctor_and_runs_name_wrong_mlflow_credentials(team: Team) -> None:

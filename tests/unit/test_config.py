@@ -268,8 +268,10 @@ def test_every_training_loop_setting_comes_from_the_config() -> None:
 
     from arxiv_classifier.modeling import TrainSettings, settings_from_config
 
-    loop_fields = {f.name for f in dataclasses.fields(TrainSettings)} - {"show_progress"}
+    # checkpoint_dir is derived by the step (the artifact store and the inputs); `train.checkpoint` switches it.
+    loop_fields = {f.name for f in dataclasses.fields(TrainSettings)} - {"show_progress", "checkpoint_dir"}
     assert loop_fields <= set(load_config().train.model_dump()), "a loop setting has no config field"
+    assert load_config().train.checkpoint is True
     cfg = load_config(overrides={"train.epochs": 3, "train.learning_rate": 0.002, "train.freeze_backbone": True})
     settings = settings_from_config(cfg.train, show_progress=False)
     assert (settings.epochs, settings.learning_rate, settings.freeze_backbone) == (3, 0.002, True)

@@ -234,8 +234,12 @@ def test_current_deployments_are_this_models_and_the_pipelines_newest_first(regi
 
 def test_a_stopped_deployment_is_not_the_running_endpoint(registered: Any) -> None:
     registered("model-c")
-    with pytest.raises(NoRunningDeployment, match=r"no running deployment of 'model-c'.*run.py --pipeline deploy"):
+    newest = registered("model-c")
+    pattern = r"no running deployment of 'model-c'.*run.py --pipeline deploy"
+    with pytest.raises(NoRunningDeployment, match=pattern) as exc:
         running_endpoint("model-c")
+    assert f"the newest one, {newest.uuid}" in str(exc.value)  # the one to bring back, by name
+    assert f"`zenml model-deployer models start {newest.uuid}`" in str(exc.value)
 
 
 def test_a_stack_without_a_model_deployer_says_how_to_get_one(local_stack: Any) -> None:

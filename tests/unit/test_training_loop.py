@@ -169,6 +169,68 @@ def test_the_progress_bar_does_not_change_the_trained_model(minilm: Build) -> No
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
 
 
+class Killed(RuntimeError):
+    """Stands for the process dying after an epoch's checkpoint was written."""
+
+
+@pytest.mark.parametrize(("precision", "warmup"), [("fp32", 0), ("auto", 1)])
+def test_a_run_resumed_from_its_checkpoint_equals_an_uninterrupted_one(
+    minilm: Build, tmp_path: Any, precision: str, warmup: int
+) -> None:
+    """Three epochs straight vs. killed after epoch 2 and re-run: bit-identical weights and history."""
+    common = {"epochs": 3, "precision": precision, "head_warmup_epochs": warmup}
+    straight = minilm()
+    expected = train_classifier(straight, TEXTS, LABELS, VAL_TEXTS, VAL_LABELS, settings(**common))
+
+    directory = str(tmp_path / "checkpoints")
+
+    def die_after_two(epoch: int, _metrics: dict[str, float]) -> None:
+        if epoch == 2:
+            raise Killed
+
+    with pytest.raises(Killed):
+        train_classifier(
+            minilm(), TEXTS, LABELS, VAL_TEXTS, VAL_LABELS, settings(**common, checkpoint_dir=directory), die_after_two
+        )
+    assert (tmp_path / "checkpoints" / "last.pt").is_file()
+    epochs_run: list[int] = []
+    again = minilm()  # a fresh process would build the model from scratch too
+    resumed = train_classifier(
+        again,
+        TEXTS,
+        LABELS,
+        VAL_TEXTS,
+        VAL_LABELS,
+        settings(**common, checkpoint_dir=directory),
+        lambda epoch, _m: epochs_run.append(epoch),
+    )
+    assert epochs_run == [3]  # epochs 1 and 2 came from the checkpoint
+    final, want = snapshot(again.model), snapshot(straight.model)
+    assert all(torch.equal(final[k], want[k]) for k in want)
+    drop = {"epoch_train_seconds", "epoch_val_seconds", "head_warmup_seconds", "head_warmup_encode_seconds"}
+    assert [{k: v for k, v in h.items() if k not in drop} for h in resumed.history] == [
+        {k: v for k, v in h.items() if k not in drop} for h in expected.history
+    ]
+    assert resumed.best_epoch == expected.best_epoch
+    assert not (tmp_path / "checkpoints" / "last.pt").exists()  # finished: removed
+
+
+def test_a_checkpoint_of_other_inputs_is_not_resumed(minilm: Build, tmp_path: Any) -> None:
+    directory = str(tmp_path / "checkpoints")
+
+    def die(epoch: int, _metrics: dict[str, float]) -> None:
+        raise Killed
+
+    with pytest.raises(Killed):
+        train_classifier(
+            minilm(), TEXTS, LABELS, VAL_TEXTS, VAL_LABELS, settings(epochs=2, checkpoint_dir=directory), die
+        )
+    epochs_run: list[int] = []
+    other = settings(epochs=2, checkpoint_dir=directory, learning_rate=5e-5)
+    train_classifier(minilm(), TEXTS, LABELS, VAL_TEXTS, VAL_LABELS, other, lambda e, _m: epochs_run.append(e))
+    assert epochs_run == [1, 2]  # started over
+
+
 def test_precision_rule_without_native_bf16(monkeypatch: pytest.MonkeyPatch) -> None:
     """A CPU without bf16 instructions: 'auto' stays fp32; 'bf16' autocasts anyway and says it is emulated."""
     monkeypatch.setattr(modeling, "cpu_bf16_instructions", lambda: None)
@@ -186,7 +248,7 @@ def test_length_grouped_batches_cover_every_row_once_and_pad_less() -> None:
     feats = [{"input_ids": [1] * n, "labels": 0} for n in lengths]
 
     def batches(grouped: bool, seed: int = 0) -> list[list[int]]:
-        loader = modeling._train_loader(feats, settings(length_grouping=grouped, seed=seed), lambda rows: rows)
+        loader, _ = modeling._train_loader(feats, settings(length_grouping=grouped, seed=seed), lambda rows: rows)
         return [list(b) for b in loader.batch_sampler]  # type: ignore[union-attr]
 
     def padded(order: list[list[int]]) -> float:
